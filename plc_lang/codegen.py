@@ -1,0 +1,1246 @@
+"""Pass 5: emit Python source for a checked project, compile it once.
+
+One class per FUNCTION_BLOCK / PROGRAM (`P_<name>`, a `body__` method per
+call), one function per FUNCTION (`F_<name>`), one class per STRUCT
+(`S_<name>`). Generated names contain `__` or a prefix, so they cannot collide
+with ST identifiers. Each emitted line remembers the ST span it came from so
+a Python exception in generated code maps back to `file.st:line:col`.
+
+Where the semantics cost time, the cost is paid only where it can matter:
+- integers wrap at stores and before operations that observe high bits
+  (/, MOD, comparisons, shifts, conversions); + - * and bitwise operations
+  commute with wrapping, and an interval analysis skips wraps it can prove
+  unnecessary;
+- REAL rounds to binary32 at stores, except values that are already binary32
+  (copies, MIN/MAX, literals folded at compile time);
+- array indexes are checked against the declared bounds unless the index is
+  a constant or a FOR variable whose constant range lies inside them;
+- scalar variables of a block are held in Python locals during its body and
+  written back on exit (also on a fault, in `finally`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import ast as A
+from .model import CallInfo, CheckedProject, PouInfo, VarInfo
+from .types import (ArrayType, BoolType, DateType, EnumType, ErrorType, FBType, IntType,
+                    LiteralIntType, LiteralRealType, RealType, StringType, StructType,
+                    SubrangeType, TimeType, Type, VoidType, default_value, strip_subrange)
+from .values import f32
+
+GENERATED_FILENAME = "<gridplc>"
+LOOP_UNCHECKED_TRIPS_MAX = 1024   # FOR loops up to this many trips with no inner loop skip the watchdog check
+
+
+@dataclass
+class Code:
+    src: str
+    clean: bool = True             # REAL: already binary32; int: already within its type
+    simple: bool = False           # safe to repeat (a name, a literal)
+    rng: tuple[int, int] | None = None   # known integer interval
+
+
+@dataclass
+class CompiledProgram:
+    source: str
+    code: object
+    line_spans: list                # python line (1-based) -> Span | None
+    sites: list                     # index-check site id -> (Span, lo, hi)
+    project: CheckedProject
+    class_names: dict[str, str] = field(default_factory=dict)   # POU key -> Python class/function name
+
+    def load(self) -> dict:
+        """A fresh namespace: its own globals, watchdog flag and classes, so
+        two engines in one process never share state."""
+        from . import rt_support
+        ns: dict = {"__name__": "gridplc_program", "__builtins__": __builtins__}
+        ns.update({k: v for k, v in vars(rt_support).items() if k.endswith("__") and not k.startswith("__")})
+        sites = self.sites
+
+        def oob__(value, site):
+            span, lo, hi = sites[site]
+            raise rt_support.IndexOutOfBounds(f"index {value} is outside the array bounds {lo}..{hi}", str(span))
+
+        def wd_expired__(site):
+            ns["wd__"][0] = False
+            span = sites[site][0]
+            raise rt_support.WatchdogExpired("watchdog: the scan ran too long (stopped in a loop)", str(span))
+
+        def mux_error__(k, n, site):
+            raise rt_support.PlcFault(f"MUX selector {k} is outside 0..{n - 1}", str(sites[site][0]))
+
+        ns["oob__"] = oob__
+        ns["wd_expired__"] = wd_expired__
+        ns["mux_error__"] = mux_error__
+        ns["wd__"] = [False]
+        exec(self.code, ns)
+        return ns
+
+    def span_for_line(self, line: int):
+        if 0 < line < len(self.line_spans):
+            for ln in range(line, 0, -1):
+                sp = self.line_spans[ln]
+                if sp is not None:
+                    return sp
+        return None
+
+
+class _Out:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.spans: list = [None]        # 1-based
+        self.indent = 0
+        self.span = None
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.indent + text)
+        self.spans.append(self.span)
+
+
+_STD_FB_PY = {"TON", "TOF", "TP", "R_TRIG", "F_TRIG", "SR", "RS", "CTU", "CTD", "CTUD"}
+
+
+def generate(project: CheckedProject) -> CompiledProgram:
+    g = _Gen(project)
+    g.emit_all()
+    src = "\n".join(g.out.lines) + "\n"
+    code = compile(src, GENERATED_FILENAME, "exec")
+    return CompiledProgram(src, code, g.out.spans, g.sites, project, g.class_names)
+
+
+class _Gen:
+    def __init__(self, p: CheckedProject):
+        self.p = p
+        self.out = _Out()
+        self.sites: list = []
+        self.class_names: dict[str, str] = {}
+
+    def site(self, span, lo=0, hi=0) -> int:
+        self.sites.append((span, lo, hi))
+        return len(self.sites) - 1
+
+    # ------------------------------------------------------------ module
+    def emit_all(self) -> None:
+        o = self.out
+        files = ", ".join(sorted(self.p.sources))
+        o.line(f"# generated by gridplc from {files}")
+        o.line(f"# source sha256 {self.p.source_hash}")
+        o.line("")
+        for key, t in self.p.types.items():
+            if isinstance(t, StructType):
+                self.emit_struct(t)
+        self.emit_globals()
+        for key, info in self.p.pous.items():
+            self.class_names[key] = _pyclass(info)
+        for key, info in self.p.pous.items():
+            if info.kind == "FUNCTION":
+                self.emit_function(info)
+        for key, info in self.p.pous.items():
+            if info.kind != "FUNCTION":
+                self.emit_block(info)
+
+    def emit_struct(self, t: StructType) -> None:
+        o = self.out
+        name = _struct_name(t)
+        fields = list(t.fields.values())
+        o.line(f"class {name}:")
+        o.indent += 1
+        o.line(f"__slots__ = ({''.join(repr(f.name) + ', ' for f in fields)})")
+        o.line("")
+        o.line("def __init__(self, ctx__=None):")
+        o.indent += 1
+        for f in fields:
+            o.line(f"self.{f.name} = {self.init_expr(f.type, f.init)}")
+        if not fields:
+            o.line("pass")
+        o.indent -= 1
+        o.line("")
+        o.line("def copy__(self, o):")
+        o.indent += 1
+        for f in fields:
+            o.line(self.copy_stmt(f"self.{f.name}", f"o.{f.name}", f.type))
+        if not fields:
+            o.line("pass")
+        o.indent -= 2
+        o.line("")
+        o.line("")
+
+    def emit_globals(self) -> None:
+        o = self.out
+        gl = list(self.p.globals.values())
+        o.line("class Globals__:")
+        o.indent += 1
+        o.line(f"__slots__ = ({''.join(repr(v.pyname) + ', ' for v in gl)})")
+        o.line("")
+        o.line("def __init__(self, ctx__):")
+        o.indent += 1
+        for v in gl:
+            o.line(f"self.{v.pyname} = {self.init_expr(v.type, v.init)}")
+        o.line("pass")
+        o.indent -= 2
+        o.line("")
+        o.line("")
+
+    # ------------------------------------------------------------ values
+    def init_expr(self, t: Type, init) -> str:
+        """Python expression building a fresh value of type t."""
+        t0 = t
+        t = strip_subrange(t) if not isinstance(t, SubrangeType) else t
+        if isinstance(t, ArrayType):
+            n = t.size
+            elem = t.elem
+            if _is_scalar(elem):
+                vals = init if isinstance(init, list) else []
+                d = _lit(default_value(elem))
+                if not vals or all(v is None for v in vals):
+                    return f"[{d}] * {n}"
+                items = [_lit(v) if v is not None else d for v in vals] + [d] * (n - len(vals))
+                return "[" + ", ".join(items) + "]"
+            vals = init if isinstance(init, list) else []
+            if vals:
+                items = [self.init_expr(elem, vals[i] if i < len(vals) else None) for i in range(n)]
+                return "[" + ", ".join(items) + "]"
+            return f"[{self.init_expr(elem, None)} for _ in range({n})]"
+        if isinstance(t, StructType):
+            base = f"{_struct_name(t)}()"
+            if isinstance(init, dict) and init:
+                sets = ", ".join(f"{t.fields[k].name!r}: {self.init_expr(t.fields[k].type, v)}" for k, v in init.items())
+                return f"struct_init__({base}, {{{sets}}})"
+            return base
+        if isinstance(t, FBType):
+            cls = _pyclass(t.pou)
+            if isinstance(init, dict) and init:
+                sets = ", ".join(f"{t.pou.vars[k].pyname!r}: {self.init_expr(t.pou.vars[k].type, v)}" for k, v in init.items())
+                return f"struct_init__({cls}(ctx__), {{{sets}}})"
+            return f"{cls}(ctx__)"
+        if init is None:
+            return _lit(default_value(t0))
+        return _lit(init)
+
+    def copy_stmt(self, dst: str, src: str, t: Type) -> str:
+        t = strip_subrange(t)
+        if isinstance(t, ArrayType):
+            if _is_scalar(t.elem):
+                return f"{dst}[:] = {src}"
+            return f"copy_structs__({dst}, {src})"
+        if isinstance(t, StructType):
+            return f"{dst}.copy__({src})"
+        if isinstance(t, FBType):
+            return f"ref_error__('function block instances cannot be copied')"
+        return f"{dst} = {src}"
+
+    # ------------------------------------------------------------ functions
+    def emit_function(self, info: PouInfo) -> None:
+        o = self.out
+        pg = _PouGen(self, info)
+        params = info.params()
+        outs = [v for v in info.vars.values() if v.section == "VAR_OUTPUT" or
+                (v.section == "VAR_IN_OUT" and _is_scalar(v.type))]
+        info_outs = outs
+        o.span = info.decl.span
+        args = ", ".join(v.pyname for v in params)
+        o.line(f"def {_pyclass(info)}({args}{', ' if args and outs else ''}{'outs__' if outs else ''}):")
+        o.indent += 1
+        for v in info.vars.values():
+            if v.section in ("VAR_INPUT", "VAR_IN_OUT"):
+                if v.section == "VAR_INPUT" and not _is_scalar(v.type):
+                    # passed by value: the function works on its own copy
+                    o.line(f"{v.pyname}__in = {v.pyname}")
+                    o.line(f"{v.pyname} = {self.init_expr(v.type, None)}")
+                    o.line(self.copy_stmt(v.pyname, f"{v.pyname}__in", v.type))
+                continue
+            if v.section == "VAR_EXTERNAL":
+                continue
+            if _needs_ctx(v.type):
+                o.line("ctx__ = None")
+            o.line(f"{v.pyname} = {self.init_expr(v.type, v.init)}")
+        pg.locals = {v.key: v.pyname for v in info.vars.values() if v.section != "VAR_EXTERNAL"}
+        if info_outs:
+            o.line("try:")
+            o.indent += 1
+            pg.block(info.decl.body)
+            o.line("pass")
+            o.indent -= 1
+            o.line("finally:")
+            o.indent += 1
+            for i, v in enumerate(info_outs):
+                o.line(f"outs__[{i}] = {v.pyname}")
+            o.indent -= 1
+        else:
+            pg.block(info.decl.body)
+        res = info.vars.get(info.name.upper())
+        o.line(f"return {res.pyname if res is not None and res.section == 'RESULT' else 'None'}")
+        o.indent -= 1
+        o.line("")
+        o.line("")
+
+    # ------------------------------------------------------------ FBs and programs
+    def emit_block(self, info: PouInfo) -> None:
+        o = self.out
+        cls = _pyclass(info)
+        own = [v for v in info.vars.values() if v.section not in ("VAR_EXTERNAL", "VAR_TEMP")]
+        o.span = info.decl.span
+        o.line(f"class {cls}:")
+        o.indent += 1
+        o.line(f"__slots__ = ('ctx__', {''.join(repr(v.pyname) + ', ' for v in own)})")
+        o.line("")
+        o.line("def __init__(self, ctx__):")
+        o.indent += 1
+        o.line("self.ctx__ = ctx__")
+        for v in own:
+            if v.section == "VAR_IN_OUT":
+                o.line(f"self.{v.pyname} = {self.init_expr(v.type, None) if _is_scalar(v.type) else 'None'}")
+            else:
+                o.line(f"self.{v.pyname} = {self.init_expr(v.type, v.init)}")
+        o.indent -= 1
+        o.line("")
+        o.line("def body__(self):")
+        o.indent += 1
+        pg = _PouGen(self, info)
+        used = pg.used_vars()
+        assigned = pg.assigned_vars()
+        cached = []
+        for v in own:
+            if v.key not in used:
+                continue
+            pg.locals[v.key] = v.pyname
+            o.line(f"{v.pyname} = self.{v.pyname}")
+            if _is_scalar(v.type) and v.key in assigned:
+                cached.append(v)
+        for v in info.vars.values():
+            if v.section == "VAR_TEMP":
+                pg.locals[v.key] = v.pyname
+                if _needs_ctx(v.type):
+                    o.line("ctx__ = self.ctx__")
+                o.line(f"{v.pyname} = {self.init_expr(v.type, v.init)}")
+        if cached:
+            o.line("try:")
+            o.indent += 1
+            pg.block(info.decl.body)
+            o.line("pass")
+            o.indent -= 1
+            o.line("finally:")
+            o.indent += 1
+            for v in cached:
+                o.line(f"self.{v.pyname} = {v.pyname}")
+            o.indent -= 1
+        else:
+            pg.block(info.decl.body)
+            o.line("pass")
+        o.indent -= 2
+        o.line("")
+        o.line("")
+
+
+def _needs_ctx(t) -> bool:
+    t = strip_subrange(t)
+    while isinstance(t, ArrayType):
+        t = t.elem
+    return isinstance(t, FBType)
+
+
+def _is_scalar(t) -> bool:
+    t = strip_subrange(t)
+    return not isinstance(t, (ArrayType, StructType, FBType))
+
+
+def _pyclass(info: PouInfo) -> str:
+    if info.std:
+        return info.name + "__"
+    return ("F_" if info.kind == "FUNCTION" else "P_") + info.name
+
+
+def _struct_name(t: StructType) -> str:
+    return "S_" + t.name
+
+
+def _lit(v) -> str:
+    if isinstance(v, bool):
+        return "True" if v else "False"
+    if isinstance(v, float):
+        if v != v:
+            return "float('nan')"
+        if v in (float("inf"), float("-inf")):
+            return "float('inf')" if v > 0 else "float('-inf')"
+        return repr(v)
+    if isinstance(v, (int, str)):
+        return repr(v)
+    if v is None:
+        return "None"
+    raise AssertionError(f"no literal for {v!r}")
+
+
+def _int_bounds(t):
+    t = strip_subrange(t) if not isinstance(t, SubrangeType) else t
+    if isinstance(t, SubrangeType):
+        return (t.lo, t.hi)
+    if isinstance(t, IntType):
+        return (t.lo, t.hi)
+    if isinstance(t, EnumType):
+        return (min(t.members.values(), default=0), max(t.members.values(), default=0))
+    return None
+
+
+def wrap_src(src: str, t) -> str:
+    t = strip_subrange(t)
+    if not isinstance(t, IntType):
+        return src
+    mask = (1 << t.bits) - 1
+    if t.signed:
+        half = 1 << (t.bits - 1)
+        return f"((({src}) + {half}) & {mask}) - {half}"
+    return f"(({src}) & {mask})"
+
+
+class _PouGen:
+    """Statements and expressions of one POU body."""
+
+    def __init__(self, gen: _Gen, info: PouInfo):
+        self.g = gen
+        self.p = gen.p
+        self.info = info
+        self.o = gen.out
+        self.locals: dict[str, str] = {}
+        self.for_ranges: dict[str, tuple[int, int]] = {}
+        self.tmp = 0
+        self.loop_stack: list[str] = []     # "for" / "while" / "repeat" (REPEAT needs CONTINUE care)
+
+    def new_tmp(self) -> str:
+        self.tmp += 1
+        return f"t__{self.tmp}"
+
+    # ------------------------------------------------------------ analysis
+    def used_vars(self) -> set[str]:
+        from .statements import _walk_exprs, _walk_stmts
+        used = set()
+        for n in _walk_exprs(self.info.decl.body):
+            ref = self.p.refs.get(n)
+            if ref is not None and ref.var is not None:
+                used.add(ref.var.key)
+        for s in _walk_stmts(self.info.decl.body):
+            if isinstance(s, A.For):
+                used.add(s.var.upper())
+        return used
+
+    def assigned_vars(self) -> set[str]:
+        from .statements import _root, _walk_stmts
+        out = set()
+        for s in _walk_stmts(self.info.decl.body):
+            if isinstance(s, A.Assign):
+                r = _root(s.target)
+                ref = self.p.refs.get(r)
+                if ref is not None and ref.var is not None and r is s.target or isinstance(s.target, A.BitAccess):
+                    if ref is not None and ref.var is not None:
+                        out.add(ref.var.key)
+            elif isinstance(s, A.For):
+                out.add(s.var.upper())
+            elif isinstance(s, A.CallStmt):
+                info = self.p.calls.get(s)
+                for a in s.args:
+                    if a.kind != "in":
+                        r = _root(a.value)
+                        ref = self.p.refs.get(r)
+                        if ref is not None and ref.var is not None:
+                            out.add(ref.var.key)
+                if info is not None:
+                    for par, val in info.inputs:
+                        if par is not None and par.section == "VAR_IN_OUT":
+                            r = _root(val)
+                            ref = self.p.refs.get(r)
+                            if ref is not None and ref.var is not None:
+                                out.add(ref.var.key)
+        # function calls inside expressions can write VAR_IN_OUT/outputs too
+        for node, info in self.p.calls.items():
+            if info.kind == "function":
+                for par, val in info.inputs:
+                    if par is not None and par.section == "VAR_IN_OUT":
+                        ref = self.p.refs.get(_root(val))
+                        if ref is not None and ref.var is not None:
+                            out.add(ref.var.key)
+                for par, val, neg in info.outputs:
+                    ref = self.p.refs.get(_root(val))
+                    if ref is not None and ref.var is not None:
+                        out.add(ref.var.key)
+        return out
+
+    # ------------------------------------------------------------ statements
+    def block(self, stmts) -> None:
+        for s in stmts:
+            self.stmt(s)
+
+    def stmt(self, s) -> None:  # noqa: C901
+        o = self.o
+        o.span = s.span
+        if isinstance(s, A.Assign):
+            post: list[str] = []
+            self.assign(s.target, s.value, post)
+            for line in post:
+                o.line(line)
+        elif isinstance(s, A.CallStmt):
+            self.call_stmt(s)
+        elif isinstance(s, A.If):
+            for i, (c, body) in enumerate(s.branches):
+                post: list[str] = []
+                cc = self.expr(c, post)
+                if post:
+                    # a function with outputs in a condition: evaluate first
+                    t = self.new_tmp()
+                    o.line(f"{t} = {cc.src}")
+                    for line in post:
+                        o.line(line)
+                    cc = Code(t, simple=True)
+                    if i > 0:
+                        raise _Unsupported(c.span, "a function with outputs in an ELSIF condition")
+                o.span = c.span
+                o.line(f"{'if' if i == 0 else 'elif'} {cc.src}:")
+                o.indent += 1
+                self.block(body)
+                o.line("pass")
+                o.indent -= 1
+            if s.else_body is not None:
+                o.line("else:")
+                o.indent += 1
+                self.block(s.else_body)
+                o.line("pass")
+                o.indent -= 1
+        elif isinstance(s, A.Case):
+            self.case(s)
+        elif isinstance(s, A.For):
+            self.for_(s)
+        elif isinstance(s, A.While):
+            post: list[str] = []
+            cc = self.expr(s.cond, post)
+            if post:
+                raise _Unsupported(s.span, "a function with outputs in a WHILE condition")
+            site = self.g.site(s.span)
+            o.line(f"while {cc.src}:")
+            o.indent += 1
+            o.line(f"if wd__[0]: wd_expired__({site})")
+            self.loop_stack.append("while")
+            self.block(s.body)
+            self.loop_stack.pop()
+            o.line("pass")
+            o.indent -= 1
+        elif isinstance(s, A.Repeat):
+            post: list[str] = []
+            cc = self.expr(s.cond, post)
+            if post:
+                raise _Unsupported(s.span, "a function with outputs in an UNTIL condition")
+            site = self.g.site(s.span)
+            # REPEAT body UNTIL c  ==  loop: body; if c: break  (CONTINUE jumps to the test)
+            flag = self.new_tmp()
+            o.line(f"{flag} = True")
+            o.line("while True:")
+            o.indent += 1
+            o.line(f"if wd__[0]: wd_expired__({site})")
+            o.line(f"if not {flag}:")
+            o.indent += 1
+            o.span = s.cond.span
+            o.line(f"if {cc.src}: break")
+            o.indent -= 1
+            o.line(f"{flag} = False")
+            self.loop_stack.append("repeat")
+            self.block(s.body)
+            self.loop_stack.pop()
+            o.span = s.cond.span
+            o.line(f"if {cc.src}: break")
+            o.indent -= 1
+        elif isinstance(s, A.Exit):
+            o.line("break")
+        elif isinstance(s, A.Continue):
+            o.line("continue")
+        elif isinstance(s, A.Return):
+            o.line("return" if self.info.kind != "FUNCTION" else "return " + self._result_name())
+        elif isinstance(s, A.Empty):
+            pass
+        else:  # pragma: no cover
+            raise AssertionError(s)
+
+    def _result_name(self) -> str:
+        res = self.info.vars.get(self.info.name.upper())
+        return res.pyname if res is not None and res.section == "RESULT" else "None"
+
+    def assign(self, target, value, post: list[str]) -> None:
+        o = self.o
+        tt = self.p.expr_types[target]
+        ts = strip_subrange(tt)
+        if not _is_scalar(tt):
+            v = self.expr(value, post)
+            tgt = self.lvalue_read(target, post)
+            o.line(self.g.copy_stmt(tgt, v.src, tt))
+            return
+        v = self.store_value(value, tt, post)
+        if isinstance(target, A.BitAccess):
+            base_t = strip_subrange(self.p.expr_types[target.base])
+            cur = self.expr(target.base, post)
+            newv = f"setbit__({cur.src}, {target.bit}, {v})"
+            if isinstance(base_t, IntType) and base_t.signed:
+                newv = wrap_src(newv, base_t)
+            self.assign_src(target.base, newv, post)
+            return
+        self.assign_src(target, v, post)
+        del ts
+
+    def assign_src(self, target, src: str, post: list[str]) -> None:
+        o = self.o
+        if isinstance(target, A.Name):
+            o.line(f"{self.name_ref(target)} = {src}")
+        elif isinstance(target, A.Member):
+            base = self.expr(target.base, post)
+            o.line(f"{base.src}.{self.member_attr(target)} = {src}")
+        elif isinstance(target, A.Index):
+            base = self.expr(target.base, post)
+            idx = self.index_src(target, post)
+            o.line(f"{base.src}[{idx}] = {src}")
+        elif isinstance(target, A.BitAccess):
+            self.assign(target, A.BoolLit(bool(src), None, target.span), post)
+        else:  # pragma: no cover
+            raise AssertionError(target)
+
+    def lvalue_read(self, target, post) -> str:
+        return self.expr(target, post).src
+
+    def store_value(self, value, tt: Type, post: list[str]) -> str:
+        """The Python source of `value` converted for a store into type tt."""
+        c = self.p.consts.get(value, _MISSING)
+        vt = self.p.expr_types[value]
+        ts = strip_subrange(tt)
+        if c is not _MISSING:
+            return _lit(self.g_const(c, vt, tt))
+        v = self.expr(value, post)
+        vs = strip_subrange(vt)
+        if isinstance(ts, RealType):
+            if isinstance(vs, IntType):
+                # an integer stored in a REAL: exact up to 16 bits, else round
+                x = self.observe(v, vs)
+                if ts.bits == 32 and vs.bits > 16:
+                    return f"unpack__(pack__(float({x})))[0]"
+                return f"float({x})"
+            if ts.bits == 32 and not (v.clean and isinstance(vs, RealType) and vs.bits == 32):
+                return f"unpack__(pack__({v.src}))[0]"
+            return v.src
+        if isinstance(ts, IntType):
+            if not v.clean and not _fits(v.rng, ts):
+                return wrap_src(v.src, ts)
+            return v.src
+        if isinstance(tt, SubrangeType):
+            return v.src
+        if isinstance(ts, StringType):
+            if isinstance(vs, StringType) and vs.length <= ts.length:
+                return v.src
+            return f"({v.src})[:{ts.length}]"
+        if isinstance(ts, TimeType) and isinstance(vs, TimeType) and vs != ts:
+            return self.time_convert(v.src, vs, ts)
+        return v.src
+
+    def g_const(self, c, vt, tt):
+        from .checker import ExprChecker
+        return ExprChecker.coerce_const(None, c, vt, tt)
+
+    def time_convert(self, src, vs: TimeType, ts: TimeType) -> str:
+        if vs.unit_ns > ts.unit_ns:
+            return f"(({src}) * {vs.unit_ns // ts.unit_ns})"
+        return f"trunc_div__({src}, {ts.unit_ns // vs.unit_ns})"
+
+    # ------------------------------------------------------------ calls
+    def call_stmt(self, s: A.CallStmt) -> None:
+        o = self.o
+        info: CallInfo | None = self.p.calls.get(s)
+        if info is None:
+            return
+        if info.kind != "fb":
+            post: list[str] = []
+            call = A.Call(s.target.name, s.args, s.span)
+            self.p.calls[call] = info
+            self.p.expr_types[call] = self.p.expr_types.get(s)
+            c = self.call_expr(call, post) if info.kind == "function" else self.expr(call, post)
+            o.line(c.src)
+            for line in post:
+                o.line(line)
+            return
+        post: list[str] = []
+        inst = self.expr(s.target, post)
+        ref = inst.src
+        if not inst.simple:
+            ref = self.new_tmp()
+            o.line(f"{ref} = {inst.src}")
+        inout_back = []
+        for par, val in info.inputs:
+            attr = par.pyname
+            if par.section == "VAR_IN_OUT":
+                if _is_scalar(par.type):
+                    v = self.expr(val, post)
+                    o.line(f"{ref}.{attr} = {v.src}")
+                    inout_back.append((val, f"{ref}.{attr}"))
+                else:
+                    v = self.expr(val, post)
+                    o.line(f"{ref}.{attr} = {v.src}")
+                continue
+            if _is_scalar(par.type):
+                o.line(f"{ref}.{attr} = {self.store_value(val, par.type, post)}")
+            else:
+                v = self.expr(val, post)
+                o.line(self.g.copy_stmt(f"{ref}.{attr}", v.src, par.type))
+        for line in post:
+            o.line(line)
+        o.line(f"{ref}.body__()")
+        post2: list[str] = []
+        for val, src in inout_back:
+            self.assign_src(val, src, post2)
+        for par, target, neg in info.outputs:
+            src = f"{ref}.{par.pyname}"
+            tt = self.p.expr_types[target]
+            if neg:
+                src = f"not {src}"
+            elif not _is_scalar(par.type):
+                o.line(self.g.copy_stmt(self.lvalue_read(target, post2), src, par.type))
+                continue
+            elif _needs_conversion(par.type, tt):
+                src = self._convert_src(src, par.type, tt)
+            self.assign_src(target, src, post2)
+        for line in post2:
+            o.line(line)
+
+    def _convert_src(self, src, st, tt):
+        ts = strip_subrange(tt)
+        ss = strip_subrange(st)
+        if isinstance(ts, RealType) and not isinstance(ss, RealType):
+            return f"float({src})"
+        if isinstance(ts, TimeType) and isinstance(ss, TimeType):
+            return self.time_convert(src, ss, ts)
+        return src
+
+    def call_expr(self, e: A.Call, post: list[str]) -> Code:
+        info: CallInfo = self.p.calls[e]
+        pou = info.pou
+        bound = {par.key: val for par, val in info.inputs}
+        args = []
+        for par in pou.params():
+            val = bound.get(par.key)
+            if val is None:
+                args.append(self.g.init_expr(par.type, par.init))
+            elif par.section == "VAR_IN_OUT" and not _is_scalar(par.type):
+                args.append(self.expr(val, post).src)
+            elif _is_scalar(par.type):
+                args.append(self.store_value(val, par.type, post))
+            else:
+                args.append(self.expr(val, post).src)
+        outs = [v for v in pou.vars.values() if v.section == "VAR_OUTPUT" or
+                (v.section == "VAR_IN_OUT" and _is_scalar(v.type))]
+        fn = _pyclass(pou)
+        if outs:
+            box = self.new_tmp()
+            self.o.line(f"{box} = [None] * {len(outs)}")
+            args.append(box)
+            for i, v in enumerate(outs):
+                if v.section == "VAR_OUTPUT":
+                    for par, target, neg in info.outputs:
+                        if par is v:
+                            src = f"{box}[{i}]"
+                            if neg:
+                                src = f"not {src}"
+                            tgt = self._target_src(target, post)
+                            post.append(f"{tgt} = {src}")
+                else:
+                    val = bound.get(v.key)
+                    if val is not None:
+                        post.append(f"{self._target_src(val, post)} = {box}[{i}]")
+        return Code(f"{fn}({', '.join(args)})", clean=True)
+
+    def _target_src(self, target, post) -> str:
+        if isinstance(target, A.Name):
+            return self.name_ref(target)
+        if isinstance(target, A.Member):
+            return f"{self.expr(target.base, post).src}.{self.member_attr(target)}"
+        if isinstance(target, A.Index):
+            return f"{self.expr(target.base, post).src}[{self.index_src(target, post)}]"
+        raise _Unsupported(target.span, "writing an output into a bit")
+
+    # ------------------------------------------------------------ CASE / FOR
+    def case(self, s: A.Case) -> None:
+        o = self.o
+        post: list[str] = []
+        sel = self.expr(s.selector, post)
+        for line in post:
+            o.line(line)
+        st = self.p.expr_types[s.selector]
+        src = sel.src
+        if not sel.simple:
+            t = self.new_tmp()
+            o.line(f"{t} = {wrap_src(sel.src, st) if not sel.clean else sel.src}")
+            src = t
+        elif not sel.clean:
+            t = self.new_tmp()
+            o.line(f"{t} = {wrap_src(sel.src, st)}")
+            src = t
+        first = True
+        for br in s.branches:
+            conds = []
+            for lab in br.labels:
+                lo = self.p.consts[lab.low]
+                if lab.high is None:
+                    conds.append(f"{src} == {lo}")
+                else:
+                    conds.append(f"{lo} <= {src} <= {self.p.consts[lab.high]}")
+            o.span = br.span
+            o.line(f"{'if' if first else 'elif'} {' or '.join(conds)}:")
+            first = False
+            o.indent += 1
+            self.block(br.body)
+            o.line("pass")
+            o.indent -= 1
+        if s.else_body is not None:
+            if first:
+                self.block(s.else_body)
+            else:
+                o.line("else:")
+                o.indent += 1
+                self.block(s.else_body)
+                o.line("pass")
+                o.indent -= 1
+
+    def for_(self, s: A.For) -> None:
+        o = self.o
+        post: list[str] = []
+        var = self.p.refs[s].var
+        vname = self.var_ref(var)
+        start = self.store_value(s.start, var.type, post)
+        end = self.store_value(s.end, var.type, post)
+        step_c = self.p.consts.get(s.step, 1) if s.step is not None else 1
+        for line in post:
+            o.line(line)
+        rng = self.p.for_ranges.get(s)
+        has_inner_loop = any(isinstance(x, (A.For, A.While, A.Repeat)) for x in _walk_body(s.body))
+        if s.step is None or s.step in self.p.consts:
+            step = step_c
+            stop = f"{end} + 1" if step > 0 else f"{end} - 1"
+            if not _simple_src(start):
+                t = self.new_tmp()
+                o.line(f"{t} = {start}")
+                start = t
+            if not _simple_src(end):
+                t = self.new_tmp()
+                o.line(f"{t} = {end}")
+                stop = f"{t} + 1" if step > 0 else f"{t} - 1"
+            # IEC leaves the variable one step past the last value (or at the
+            # start when the loop does not run); `for ... else` gives exactly that
+            o.line(f"{vname} = {start} - {step}")
+            self.for_ranges_push(var.key, rng)
+            o.span = s.span
+            o.line(f"for {vname} in range({start}, {stop}{', ' + str(step) if step != 1 else ''}):")
+            o.indent += 1
+            trips = abs(rng[1] - rng[0]) // abs(step) + 1 if rng is not None else None
+            if trips is None or trips > LOOP_UNCHECKED_TRIPS_MAX or has_inner_loop:
+                o.line(f"if wd__[0]: wd_expired__({self.g.site(s.span)})")
+            self.loop_stack.append("for")
+            self.block(s.body)
+            self.loop_stack.pop()
+            o.line("pass")
+            o.indent -= 1
+            o.line("else:")
+            o.indent += 1
+            o.line(f"{vname} = {wrap_src(f'{vname} + {step}', var.type)}")
+            o.indent -= 1
+            self.for_ranges_pop(var.key)
+            return
+        # a variable step: a while loop, direction decided at run time
+        post = []
+        stp = self.store_value(s.step, var.type, post)
+        for line in post:
+            o.line(line)
+        t_end, t_step = self.new_tmp(), self.new_tmp()
+        o.line(f"{vname} = {start}")
+        o.line(f"{t_end} = {end}")
+        o.line(f"{t_step} = {stp}")
+        o.line(f"if {t_step} == 0: ref_error__('FOR step is 0')")
+        o.line(f"while ({vname} <= {t_end}) if {t_step} > 0 else ({vname} >= {t_end}):")
+        o.indent += 1
+        o.line(f"if wd__[0]: wd_expired__({self.g.site(s.span)})")
+        self.loop_stack.append("for")
+        self.block(s.body)
+        self.loop_stack.pop()
+        o.line(f"{vname} = {wrap_src(f'{vname} + {t_step}', var.type)}")
+        o.indent -= 1
+
+    def for_ranges_push(self, key, rng):
+        self._saved = getattr(self, "_saved", [])
+        self._saved.append((key, self.for_ranges.get(key)))
+        if rng is not None:
+            self.for_ranges[key] = rng
+        else:
+            self.for_ranges.pop(key, None)
+
+    def for_ranges_pop(self, key):
+        k, old = self._saved.pop()
+        if old is None:
+            self.for_ranges.pop(k, None)
+        else:
+            self.for_ranges[k] = old
+
+    # ------------------------------------------------------------ names
+    def var_ref(self, v: VarInfo) -> str:
+        if v.section in ("VAR_GLOBAL", "VAR_EXTERNAL"):
+            return f"g__.{v.pyname}"
+        if v.key in self.locals:
+            return self.locals[v.key]
+        return f"self.{v.pyname}"
+
+    def name_ref(self, e: A.Name) -> str:
+        ref = self.p.refs[e]
+        return self.var_ref(ref.var)
+
+    def member_attr(self, e: A.Member) -> str:
+        bt = strip_subrange(self.p.expr_types[e.base])
+        if isinstance(bt, FBType):
+            return bt.pou.lookup_param(e.name).pyname
+        if isinstance(bt, StructType):
+            return bt.fields[e.name.upper()].name
+        raise AssertionError(bt)
+
+    def index_src(self, e: A.Index, post) -> str:
+        at: ArrayType = strip_subrange(self.p.expr_types[e.base])
+        parts = []
+        stride = 1
+        strides = []
+        for lo, hi in reversed(at.dims):
+            strides.append(stride)
+            stride *= hi - lo + 1
+        strides.reverse()
+        const_off = 0
+        for ix, (lo, hi), st in zip(e.indices, at.dims, strides):
+            c = self.p.consts.get(ix, _MISSING)
+            if c is not _MISSING:
+                const_off += (c - lo) * st
+                continue
+            code = self.expr(ix, post)
+            src = code.src
+            it = self.p.expr_types[ix]
+            if not code.clean and not _fits(code.rng, strip_subrange(it)):
+                src = wrap_src(src, it)
+                code = Code(src, simple=False, rng=_int_bounds(it))
+            rng = code.rng
+            if rng is not None and lo <= rng[0] and rng[1] <= hi:
+                checked = src if code.simple else f"({src})"
+            else:
+                site = self.g.site(ix.span, lo, hi)
+                if code.simple:
+                    checked = f"({src} if {lo} <= {src} <= {hi} else oob__({src}, {site}))"
+                else:
+                    t = self.new_tmp()
+                    checked = f"(({t} := {src}) if {lo} <= {t} <= {hi} else oob__({t}, {site}))"
+            term = checked if lo == 0 else f"{checked} - {lo}"
+            if st != 1:
+                term = f"({term}) * {st}"
+            parts.append(term)
+        if const_off or not parts:
+            parts.append(str(const_off))
+        return " + ".join(parts)
+
+    # ------------------------------------------------------------ expressions
+    def expr(self, e, post: list[str]) -> Code:  # noqa: C901
+        p = self.p
+        c = p.consts.get(e, _MISSING)
+        if c is not _MISSING:
+            return Code(_lit(c), True, True, (c, c) if isinstance(c, int) and not isinstance(c, bool) else None)
+        if isinstance(e, A.Name):
+            ref = p.refs[e]
+            if ref.kind == "enum":
+                v = ref.enum.members[ref.member]
+                return Code(str(v), True, True, (v, v))
+            v = ref.var
+            src = self.var_ref(v)
+            rng = self.for_ranges.get(v.key) if v.key in self.for_ranges else _int_bounds(v.type)
+            return Code(src, True, True, rng)
+        if isinstance(e, A.Member):
+            ref = p.refs.get(e)
+            if ref is not None and ref.kind == "enum":
+                v = ref.enum.members[ref.member]
+                return Code(str(v), True, True, (v, v))
+            base = self.expr(e.base, post)
+            return Code(f"{base.src}.{self.member_attr(e)}", True, False, _int_bounds(p.expr_types[e]))
+        if isinstance(e, A.Index):
+            base = self.expr(e.base, post)
+            return Code(f"{base.src}[{self.index_src(e, post)}]", True, False, _int_bounds(p.expr_types[e]))
+        if isinstance(e, A.BitAccess):
+            base = self.expr(e.base, post)
+            return Code(f"((({base.src} >> {e.bit}) & 1) != 0)", True, False)
+        if isinstance(e, A.Call):
+            return self.call(e, post)
+        if isinstance(e, A.UnOp):
+            return self.unop(e, post)
+        if isinstance(e, A.BinOp):
+            return self.binop(e, post)
+        if isinstance(e, (A.IntLit, A.RealLit, A.BoolLit, A.StringLit, A.TimeLit, A.DateLit, A.EnumLit)):
+            return Code(_lit(c), True, True)
+        raise AssertionError(e)
+
+    def observe(self, code: Code, t) -> str:
+        """The value as its type holds it: wrap if it may have left the range."""
+        ts = strip_subrange(t)
+        if isinstance(ts, IntType) and not code.clean and not _fits(code.rng, ts):
+            return wrap_src(code.src, ts)
+        return code.src
+
+    def unop(self, e: A.UnOp, post) -> Code:
+        t = strip_subrange(self.p.expr_types[e])
+        v = self.expr(e.operand, post)
+        if e.op == "NOT":
+            if isinstance(t, BoolType):
+                return Code(f"(not {v.src})")
+            return Code(wrap_src(f"~{v.src}", t), True)
+        if e.op == "+":
+            return v
+        rng = (-v.rng[1], -v.rng[0]) if v.rng is not None else None
+        clean = v.clean if isinstance(t, RealType) else False
+        return Code(f"(-{v.src})", clean, False, rng)
+
+    def binop(self, e: A.BinOp, post) -> Code:  # noqa: C901
+        p = self.p
+        op = e.op
+        ot = strip_subrange(p.op_types.get(e, p.expr_types[e]))
+        rt = strip_subrange(p.expr_types[e])
+        a = self.expr(e.left, post)
+        b = self.expr(e.right, post)
+        if op in ("AND", "OR", "XOR"):
+            if isinstance(rt, BoolType):
+                if op == "XOR":
+                    return Code(f"({a.src} != {b.src})")
+                pure = _pure(e.left) and _pure(e.right)
+                pyop = {"AND": "and", "OR": "or"}[op] if pure else {"AND": "&", "OR": "|"}[op]
+                return Code(f"({a.src} {pyop} {b.src})")
+            pyop = {"AND": "&", "OR": "|", "XOR": "^"}[op]
+            return Code(f"({a.src} {pyop} {b.src})", a.clean and b.clean, False, None)
+        if op in ("=", "<>", "<", ">", "<=", ">="):
+            pyop = {"=": "==", "<>": "!="}.get(op, op)
+            return Code(f"({self.observe(a, ot)} {pyop} {self.observe(b, ot)})")
+        if isinstance(ot, TimeType) or isinstance(ot, DateType) or isinstance(rt, TimeType):
+            if op == "/":
+                return Code(f"trunc_div__({a.src}, {b.src})", True)
+            if op == "*":
+                r = f"({a.src} * {b.src})"
+                return Code(f"round({r})" if isinstance(strip_subrange(p.expr_types[e.left]), RealType)
+                            or isinstance(strip_subrange(p.expr_types[e.right]), RealType) else r, True)
+            return Code(f"({a.src} {op} {b.src})", True)
+        if op == "**":
+            return Code(f"expt__({a.src}, {b.src})", False)
+        is_int = isinstance(ot, (IntType, LiteralIntType))
+        if is_int:
+            if op in ("/", "MOD"):
+                x = self.observe(a, ot)
+                y = self.observe(b, ot)
+                bc = p.consts.get(e.right, _MISSING)
+                arng = a.rng if (a.clean or _fits(a.rng, ot)) else _int_bounds(ot)
+                nonneg = arng is not None and arng[0] >= 0
+                if bc is not _MISSING and isinstance(bc, int) and bc > 0:
+                    if nonneg:
+                        r = (0, bc - 1) if op == "MOD" else (arng[0] // bc, arng[1] // bc)
+                        return Code(f"({x} {'%' if op == 'MOD' else '//'} {bc})", True, False, r)
+                    r = (-(bc - 1), bc - 1) if op == "MOD" else None
+                    if a.simple:
+                        src = (f"({x} % {bc} if {x} >= 0 else -(-{x} % {bc}))" if op == "MOD"
+                               else f"({x} // {bc} if {x} >= 0 else -(-{x} // {bc}))")
+                        return Code(src, op == "MOD", False, r)
+                fn = "imod__" if op == "MOD" else "idiv__"
+                return Code(f"{fn}({x}, {y})", op == "MOD", False, None)
+            rng = _range_op(op, a.rng, b.rng)
+            clean = _fits(rng, ot) if isinstance(ot, IntType) else False
+            return Code(f"({a.src} {op} {b.src})", clean, False, rng)
+        # reals
+        if op == "/":
+            return Code(f"({a.src} / {b.src})", False)
+        return Code(f"({a.src} {op} {b.src})", False)
+
+    # ------------------------------------------------------------ function calls
+    def call(self, e: A.Call, post) -> Code:  # noqa: C901
+        info: CallInfo = self.p.calls[e]
+        if info.kind == "function":
+            return self.call_expr(e, post)
+        args = [val for _, val in info.inputs]
+        k = info.name
+        rt = strip_subrange(info.result_type)
+        if info.kind == "conv":
+            return self.conversion(args[0], info.arg_types[0], rt, post)
+        codes = [self.expr(v, post) for v in args]
+        ats = info.arg_types
+        srcs = [self.observe(c, t) if isinstance(strip_subrange(t), IntType) else c.src for c, t in zip(codes, ats)]
+        # operands of one type: values of an integer argument promote to rt
+        if k in ("MIN", "MAX"):
+            if len(srcs) == 2:
+                cmp = "<" if k == "MIN" else ">"
+                if codes[0].simple and codes[1].simple:
+                    x, y = srcs
+                    src = f"({x} if {x} {cmp} {y} else {y})"
+                else:
+                    # the test runs first, so it defines both temps
+                    x, y = self.new_tmp(), self.new_tmp()
+                    src = f"({x} if ({x} := {srcs[0]}) {cmp} ({y} := {srcs[1]}) else {y})"
+            else:
+                src = f"{k.lower()}({', '.join(srcs)})"
+            clean = all(c.clean for c in codes) and all(strip_subrange(self.p.expr_types[v]) == rt for v in args)
+            rng = None
+            if all(c.rng for c in codes):
+                rng = (min(c.rng[0] for c in codes), max(c.rng[1] for c in codes))
+            return Code(src, clean, False, rng)
+        if k == "LIMIT":
+            mn, x, mx = srcs
+            t1, t2, t3 = self.new_tmp(), self.new_tmp(), self.new_tmp()
+            src = f"({t1} if ({t2} := {x}) < ({t1} := {mn}) else ({t3} if {t2} > ({t3} := {mx}) else {t2}))"
+            clean = all(c.clean for c in codes) and all(strip_subrange(self.p.expr_types[v]) == rt for v in args)
+            return Code(src, clean, False, codes[0].rng and codes[2].rng and (codes[0].rng[0], codes[2].rng[1]))
+        if k == "SEL":
+            return Code(f"({srcs[2]} if {srcs[0]} else {srcs[1]})", all(c.clean for c in codes[1:]))
+        if k == "MUX":
+            site = self.g.site(e.span)
+            n = len(srcs) - 1
+            t = self.new_tmp()
+            return Code(f"(({', '.join(srcs[1:])},)[{t}] if 0 <= ({t} := {srcs[0]}) < {n} else mux_error__({t}, {n}, {site}))",
+                        all(c.clean for c in codes[1:]))
+        if k == "MOVE":
+            return codes[0]
+        if k == "ABS":
+            rng = None
+            if codes[0].rng:
+                lo, hi = codes[0].rng
+                rng = (0 if lo <= 0 <= hi else min(abs(lo), abs(hi)), max(abs(lo), abs(hi)))
+            return Code(f"abs({srcs[0]})", codes[0].clean and isinstance(rt, RealType), False, rng)
+        if k in ("SQRT", "LN", "LOG", "EXP", "SIN", "COS", "TAN", "ASIN", "ACOS", "ATAN"):
+            return Code(f"{k.lower()}__({srcs[0]})", False)
+        if k == "EXPT":
+            return Code(f"expt__({srcs[0]}, {srcs[1]})", False)
+        if k in ("SHL", "SHR", "ROL", "ROR"):
+            bits = rt.bits
+            mask = (1 << bits) - 1
+            x = f"({srcs[0]} & {mask})" if rt.signed else srcs[0]
+            if k == "SHL":
+                src = f"(({x} << {srcs[1]}) & {mask})"
+            elif k == "SHR":
+                src = f"({x} >> {srcs[1]})"
+            else:
+                src = f"{k.lower()}__({x}, {srcs[1]}, {bits})"
+            return Code(wrap_src(src, rt) if rt.signed else src, True)
+        if k == "TRUNC":
+            return Code(f"trunc__({srcs[0]})", False)
+        if k == "LEN":
+            return Code(f"len({srcs[0]})", True)
+        if k == "LEFT":
+            return Code(f"left__({srcs[0]}, {srcs[1]})")
+        if k == "RIGHT":
+            return Code(f"right__({srcs[0]}, {srcs[1]})")
+        if k == "MID":
+            return Code(f"mid__({srcs[0]}, {srcs[1]}, {srcs[2]})")
+        if k == "CONCAT":
+            return Code(f"({' + '.join(srcs)})")
+        if k == "INSERT":
+            return Code(f"insert__({srcs[0]}, {srcs[1]}, {srcs[2]})")
+        if k == "DELETE":
+            return Code(f"delete__({srcs[0]}, {srcs[1]}, {srcs[2]})")
+        if k == "REPLACE":
+            return Code(f"replace__({srcs[0]}, {srcs[1]}, {srcs[2]}, {srcs[3]})")
+        if k == "FIND":
+            return Code(f"find__({srcs[0]}, {srcs[1]})", True)
+        raise AssertionError(k)
+
+    def conversion(self, val, src_t, dst, post) -> Code:
+        code = self.expr(val, post)
+        st = strip_subrange(src_t)
+        vt = strip_subrange(self.p.expr_types[val])
+        if isinstance(vt, EnumType):
+            st = vt.base
+        x = self.observe(code, vt if isinstance(vt, IntType) else st)
+        if isinstance(dst, IntType):
+            if isinstance(st, (IntType, LiteralIntType)):
+                if isinstance(st, IntType) and st.lo >= dst.lo and st.hi <= dst.hi:
+                    return Code(x, True, code.simple, code.rng)
+                rng = code.rng if code.clean or _fits(code.rng, st) else None
+                if _fits(rng, dst):
+                    return Code(x, True, code.simple, rng)
+                return Code(wrap_src(x, dst), True)
+            if isinstance(st, RealType):
+                return Code(wrap_src(f"round({x})", dst), True)
+            if isinstance(st, BoolType):
+                return Code(f"(1 if {x} else 0)", True, False, (0, 1))
+            if isinstance(st, TimeType):
+                return Code(wrap_src(x, dst), True)
+        if isinstance(dst, RealType):
+            if isinstance(st, RealType):
+                if dst.bits == 64 or st.bits == 32 and code.clean:
+                    return Code(code.src, code.clean if dst.bits == 32 else True, code.simple)
+                return Code(f"unpack__(pack__({code.src}))[0]", True)
+            if isinstance(st, IntType):
+                if dst.bits == 64 or st.bits <= 16:
+                    return Code(f"float({x})", True)
+                return Code(f"unpack__(pack__(float({x})))[0]", True)
+            if isinstance(st, BoolType):
+                return Code(f"(1.0 if {x} else 0.0)", True)
+        if isinstance(dst, BoolType):
+            if isinstance(st, (IntType, RealType, TimeType)):
+                return Code(f"({x} != 0)", True)
+            if isinstance(st, BoolType):
+                return code
+        if isinstance(dst, TimeType) and isinstance(st, TimeType):
+            return Code(self.time_convert(x, st, dst) if st != dst else x, True)
+        if isinstance(dst, TimeType) and isinstance(st, IntType):
+            return Code(x, True)
+        # everything else (strings, dates, enums): the general converter
+        return Code(f"convert__({x}, {self._type_ref(st)}, {self._type_ref(dst)})", True)
+
+    def _type_ref(self, t) -> str:
+        from .types import ELEMENTARY
+        if isinstance(t, StringType):
+            return f"StringType__({t.wide}, {t.length})"
+        for k, v in ELEMENTARY.items():
+            if v == t:
+                return f"T__[{k!r}]"
+        raise _Unsupported(None, f"conversion from or to {t}")
+
+
+def _simple_src(src: str) -> bool:
+    return src.replace(".", "").replace("_", "").isalnum() or src.lstrip("-").isdigit()
+
+
+def _needs_conversion(st, tt) -> bool:
+    return strip_subrange(st) != strip_subrange(tt)
+
+
+class _Unsupported(Exception):
+    def __init__(self, span, what):
+        super().__init__(what)
+        self.span = span
+        self.what = what
+
+
+_MISSING = object()
+
+
+def _fits(rng, t) -> bool:
+    if rng is None:
+        return False
+    t = strip_subrange(t)
+    if not isinstance(t, IntType):
+        return False
+    return t.lo <= rng[0] and rng[1] <= t.hi
+
+
+def _range_op(op, a, b):
+    if a is None or b is None:
+        return None
+    if op == "+":
+        return (a[0] + b[0], a[1] + b[1])
+    if op == "-":
+        return (a[0] - b[1], a[1] - b[0])
+    if op == "*":
+        c = (a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1])
+        return (min(c), max(c))
+    return None
+
+
+def _pure(e) -> bool:
+    """No function calls: short-circuit evaluation cannot change anything."""
+    from .statements import _walk_expr
+    return not any(isinstance(n, A.Call) for n in _walk_expr(e))
+
+
+def _walk_body(stmts):
+    from .statements import _walk_stmts
+    return _walk_stmts(stmts)

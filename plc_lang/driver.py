@@ -1,0 +1,127 @@
+"""The pipeline, top to bottom: parse -> declare -> resolve -> check -> lint -> emit.
+
+    result = compile_project([SourceFile(path, text), ...])
+    result.diagnostics   # every error and warning, in source order
+    result.program       # a CompiledProgram (plc_lang.codegen) when there are no errors
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from . import ast as A
+from .checker import ExprChecker
+from .diagnostics import Diagnostic, DiagnosticSink
+from .model import CheckedProject
+from .parser import parse_source
+from .source import SourceFile
+from .statements import BodyChecker
+from .symbols import Symbols
+from .types import FBType
+
+
+@dataclass
+class CompileResult:
+    sources: dict[str, SourceFile]
+    diagnostics: list[Diagnostic]
+    project: CheckedProject | None = None
+    program: object | None = None           # codegen.CompiledProgram
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+def read_sources(paths: list[str]) -> list[SourceFile]:
+    out = []
+    for p in paths:
+        with open(p, encoding="utf-8", errors="replace") as f:
+            out.append(SourceFile(p, f.read()))
+    return out
+
+
+def check_project(sources: list[SourceFile]) -> CompileResult:
+    sink = DiagnosticSink()
+    srcmap = {s.path: s for s in sources}
+    # 1. parse
+    units: list[A.CompilationUnit] = []
+    for s in sources:
+        u = parse_source(s, sink)
+        if u is not None:
+            units.append(u)
+    project = CheckedProject(srcmap, units, {}, {}, {}, {}, None)
+    project.source_hash = hashlib.sha256(
+        b"".join(s.path.encode() + b"\0" + s.text.encode() + b"\0" for s in sources)).hexdigest()
+    # 2. declare names, 3. resolve types, globals, interfaces, configuration
+    sym = Symbols(project, sink)
+    ex = ExprChecker(project, sink, sym)
+    sym.folder = ex
+    sym.declare_all()
+    sym.resolve_types()
+    sym.declare_globals()
+    for info in project.pous.values():
+        sym.declare_vars(info)
+    sym.configuration()
+    # 4. check bodies and lint
+    bodies = BodyChecker(project, sink, ex)
+    for info in project.pous.values():
+        bodies.check_pou(info)
+    _check_recursion(project, sink)
+    return CompileResult(srcmap, sink.sorted(), project)
+
+
+def compile_project(sources: list[SourceFile]) -> CompileResult:
+    result = check_project(sources)
+    if result.ok:
+        from .codegen import generate
+        result.program = generate(result.project)
+    return result
+
+
+def _check_recursion(p: CheckedProject, sink: DiagnosticSink) -> None:
+    """Functions calling each other in a cycle, or FBs containing themselves."""
+    edges: dict[str, set[str]] = {k: set() for k in p.pous}
+    for k, info in p.pous.items():
+        for v in info.vars.values():
+            t = v.type
+            while hasattr(t, "elem"):
+                t = t.elem
+            if isinstance(t, FBType) and not t.pou.std:
+                edges[k].add(t.pou.key)
+        for node, call in p.calls.items():
+            pass
+    for node, call in p.calls.items():
+        if call.kind == "function" and call.pou is not None:
+            owner = _owner_of(p, node)
+            if owner is not None:
+                edges[owner].add(call.pou.key)
+    state: dict[str, int] = {}
+
+    def visit(k: str, stack: list[str]) -> bool:
+        state[k] = 1
+        stack.append(k)
+        for n in edges.get(k, ()):
+            if state.get(n) == 1:
+                cyc = stack[stack.index(n):] + [n]
+                info = p.pous[n]
+                sink.error("E0060", info.decl.span, "recursion: " + " -> ".join(p.pous[c].name for c in cyc))
+                return True
+            if state.get(n) is None and visit(n, stack):
+                return True
+        stack.pop()
+        state[k] = 2
+        return False
+
+    for k in edges:
+        if state.get(k) is None:
+            visit(k, [])
+
+
+def _owner_of(p: CheckedProject, node) -> str | None:
+    span = node.span
+    for k, info in p.pous.items():
+        d = info.decl
+        if d.span.file == span.file and (d.span.line, d.span.col) <= (span.line, span.col) <= (d.end_span.line, d.end_span.col):
+            return k
+    return None

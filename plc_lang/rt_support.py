@@ -1,0 +1,137 @@
+"""Names the generated code imports. Everything here ends in `__` so it can
+never collide with an ST identifier (IEC forbids double underscores)."""
+from __future__ import annotations
+
+import math as _math
+import struct as _struct
+
+from .stdlib.blocks import CLASSES as _STD_FB
+from .types import ELEMENTARY as T__
+from .types import StringType as StringType__
+from .values import (DivisionByZero, IndexOutOfBounds, PlcFault, WatchdogExpired, convert, idiv,
+                     imod, st_delete, st_find, st_insert, st_left, st_mid, st_replace, st_right)
+
+_F32 = _struct.Struct("<f")
+pack__ = _F32.pack
+unpack__ = _F32.unpack
+idiv__ = idiv
+imod__ = imod
+convert__ = convert
+left__ = st_left
+right__ = st_right
+mid__ = st_mid
+insert__ = st_insert
+delete__ = st_delete
+replace__ = st_replace
+find__ = st_find
+PlcFault__ = PlcFault
+
+TON__ = _STD_FB["TON"]
+TOF__ = _STD_FB["TOF"]
+TP__ = _STD_FB["TP"]
+R_TRIG__ = _STD_FB["R_TRIG"]
+F_TRIG__ = _STD_FB["F_TRIG"]
+SR__ = _STD_FB["SR"]
+RS__ = _STD_FB["RS"]
+CTU__ = _STD_FB["CTU"]
+CTD__ = _STD_FB["CTD"]
+CTUD__ = _STD_FB["CTUD"]
+
+_NAN = float("nan")
+_INF = float("inf")
+
+
+class Context:
+    """The scan's latched time, read by timers. Set by the engine only."""
+    __slots__ = ("now_ms", "now_ns")
+
+    def __init__(self):
+        self.now_ms = 0
+        self.now_ns = 0
+
+
+def sqrt__(x):
+    return _math.sqrt(x) if x >= 0 else _NAN
+
+
+def ln__(x):
+    return _math.log(x) if x > 0 else (-_INF if x == 0 else _NAN)
+
+
+def log__(x):
+    return _math.log10(x) if x > 0 else (-_INF if x == 0 else _NAN)
+
+
+def exp__(x):
+    try:
+        return _math.exp(x)
+    except OverflowError:
+        return _INF
+
+
+def asin__(x):
+    return _math.asin(x) if -1.0 <= x <= 1.0 else _NAN
+
+
+def acos__(x):
+    return _math.acos(x) if -1.0 <= x <= 1.0 else _NAN
+
+
+sin__ = _math.sin
+cos__ = _math.cos
+tan__ = _math.tan
+atan__ = _math.atan
+
+
+def expt__(a, b):
+    try:
+        r = float(a) ** b
+    except ZeroDivisionError:
+        return _INF
+    except OverflowError:
+        return _INF
+    return r if not isinstance(r, complex) else _NAN
+
+
+def trunc__(x):
+    return _math.trunc(x)
+
+
+def rol__(x, n, bits):
+    n %= bits
+    mask = (1 << bits) - 1
+    x &= mask
+    return ((x << n) | (x >> (bits - n))) & mask
+
+
+def ror__(x, n, bits):
+    n %= bits
+    mask = (1 << bits) - 1
+    x &= mask
+    return ((x >> n) | (x << (bits - n))) & mask
+
+
+def setbit__(x, n, v):
+    return (x | (1 << n)) if v else (x & ~(1 << n))
+
+
+def copy_structs__(dst, src):
+    for d, s in zip(dst, src):
+        d.copy__(s)
+
+
+def ref_error__(what):
+    raise PlcFault(what)
+
+
+def trunc_div__(a, b):
+    """TIME / number: truncates toward zero like integer division."""
+    if isinstance(b, float) or isinstance(a, float):
+        return _math.trunc(a / b)
+    return idiv(a, b)
+
+
+def struct_init__(obj, values):
+    for k, v in values.items():
+        setattr(obj, k, v)
+    return obj

@@ -1,0 +1,178 @@
+"""`gridplc`: check, compile, sim, explain.
+
+Exit codes (a contract; scripts and CI rely on them):
+  0  success
+  1  the program has errors (`check`, `compile`, `sim`)
+  2  bad command line or an option that contradicts the program
+  3  `sim`: a runtime fault (prints `path:line:col: fault: what (scan N)`)
+No input, however malformed, produces a Python traceback; an internal error
+(a gridplc bug) does, and exits 70.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_FAULT, EXIT_INTERNAL = 0, 1, 2, 3, 70
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parse_duration_ns(text: str, what: str) -> int:
+    from plc_lang.literals import LiteralError, parse_duration_ns
+    s = text.strip()
+    if "#" in s:
+        s = s.split("#", 1)[1]
+    try:
+        ns = parse_duration_ns(s)
+    except LiteralError as e:
+        raise UsageError(f"{what}: {e}") from None
+    if ns <= 0:
+        raise UsageError(f"{what} must be greater than zero")
+    return ns
+
+
+def _load(files: list[str], fmt: str, quiet_warnings: bool = False):
+    from plc_lang.diagnostics import render
+    from plc_lang.driver import compile_project, read_sources
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        raise UsageError(f"no such file: {missing[0]}")
+    result = compile_project(read_sources(files))
+    diags = [d for d in result.diagnostics if d.is_error or not quiet_warnings]
+    if diags:
+        print(render(diags, result.sources, fmt), file=sys.stderr if fmt != "json" else sys.stdout)
+    return result
+
+
+def cmd_check(a) -> int:
+    from plc_lang.diagnostics import render
+    from plc_lang.driver import check_project, read_sources
+    missing = [f for f in a.files if not os.path.isfile(f)]
+    if missing:
+        raise UsageError(f"no such file: {missing[0]}")
+    result = check_project(read_sources(a.files))
+    diags = [d for d in result.diagnostics if d.is_error or not a.no_warnings]
+    if a.format == "json":
+        print(render(diags, result.sources, "json"))
+    elif diags:
+        print(render(diags, result.sources, a.format))
+    errors = sum(d.is_error for d in result.diagnostics)
+    warnings = sum(not d.is_error for d in result.diagnostics)
+    if a.format != "json":
+        if errors:
+            print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
+        elif not a.quiet:
+            print(f"ok: {len(a.files)} file(s), {warnings} warning(s)", file=sys.stderr)
+    return EXIT_ERRORS if errors else EXIT_OK
+
+
+def cmd_compile(a) -> int:
+    result = _load(a.files, a.format, quiet_warnings=True)
+    if not result.ok:
+        return EXIT_ERRORS
+    if a.emit_python:
+        sys.stdout.write(result.program.source)
+    return EXIT_OK
+
+
+def cmd_sim(a) -> int:
+    from runtime.engine import Engine, EngineError
+    from runtime.tags import TagError
+    interval = _parse_duration_ns(a.interval, "--interval") if a.interval else None
+    watchdog_s = _parse_duration_ns(a.watchdog, "--watchdog") / 1e9
+    if a.cycles < 0:
+        raise UsageError("--cycles must be 0 or more")
+    result = _load(a.files, "rich", quiet_warnings=True)
+    if not result.ok:
+        return EXIT_ERRORS
+    try:
+        engine = Engine(result.program, program_name=a.program, interval_ns=interval, watchdog_s=watchdog_s)
+    except EngineError as e:
+        raise UsageError(str(e)) from None
+    try:
+        for item in a.set or ():
+            if "=" not in item:
+                raise UsageError(f"--set takes PATH=VALUE, not '{item}'")
+            path, value = item.split("=", 1)
+            try:
+                engine.set_text(path.strip(), value)
+            except TagError as e:
+                raise UsageError(f"--set {item}: {e}") from None
+        fault = engine.run(a.cycles)
+        if a.json:
+            print(json.dumps(engine.snapshot(), indent=None if a.compact else 2))
+        elif fault is None:
+            snap = engine.snapshot()
+            for k, v in snap.items():
+                print(f"{k} = {json.dumps(v)}")
+        if fault is not None:
+            print(str(fault), file=sys.stderr)
+            return EXIT_FAULT
+        return EXIT_OK
+    finally:
+        engine.close()
+
+
+def cmd_explain(a) -> int:
+    from plc_lang.codes import CODES
+    code = a.code.upper()
+    if code not in CODES:
+        raise UsageError(f"unknown diagnostic code '{a.code}' (known: {', '.join(CODES)})")
+    c = CODES[code]
+    print(f"{code}: {c.title}\n\n{c.page}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="gridplc", description="A soft PLC for battery energy storage sites.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("check", help="check ST files and print diagnostics")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--format", choices=("rich", "short", "json"), default="rich")
+    p.add_argument("--no-warnings", action="store_true", help="print errors only")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(fn=cmd_check)
+
+    p = sub.add_parser("compile", help="compile ST files; --emit-python prints the generated code")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--emit-python", action="store_true")
+    p.add_argument("--format", choices=("rich", "short", "json"), default="rich")
+    p.set_defaults(fn=cmd_compile)
+
+    p = sub.add_parser("sim", help="run programs offline on a virtual clock")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--program", help="the PROGRAM to run when there is no CONFIGURATION")
+    p.add_argument("--cycles", type=int, default=1, help="scans (base ticks) to run")
+    p.add_argument("--interval", help="scan period, e.g. 100ms (taken from the CONFIGURATION if omitted)")
+    p.add_argument("--set", action="append", metavar="PATH=VALUE", help="set a variable before the first scan")
+    p.add_argument("--json", action="store_true", help="print every instance variable as one JSON object")
+    p.add_argument("--compact", action="store_true", help="with --json: one line")
+    p.add_argument("--watchdog", default="1s", help="wall time one scan may take (default 1s)")
+    p.set_defaults(fn=cmd_sim)
+
+    p = sub.add_parser("explain", help="explain a diagnostic code, e.g. E0021")
+    p.add_argument("code")
+    p.set_defaults(fn=cmd_explain)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    a = ap.parse_args(argv)
+    try:
+        return a.fn(a)
+    except UsageError as e:
+        print(f"gridplc {a.cmd}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

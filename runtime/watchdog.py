@@ -1,0 +1,45 @@
+"""The scan watchdog: wall time, the one clock a scan may be judged by.
+
+A runaway loop cannot be interrupted from outside in CPython, so the
+generated code checks a flag at loop back-edges (`if wd__[0]: ...`, about
+30 ns) and this thread raises the flag once the armed deadline passes. The
+deadline is read only here; it never reaches program logic, so determinism
+holds for every scan that does not overrun.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+
+class Watchdog:
+    def __init__(self, flag: list, timeout_s: float):
+        self.flag = flag
+        self.timeout_s = timeout_s
+        self._deadline = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="gridplc-watchdog", daemon=True)
+        self._thread.start()
+
+    def arm(self) -> None:
+        self.flag[0] = False
+        self._deadline = time.perf_counter() + self.timeout_s
+
+    def disarm(self) -> None:
+        self._deadline = None
+        self.flag[0] = False
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake.set()
+
+    def _run(self) -> None:
+        # Poll at a fraction of the timeout: cheap, and no per-scan syscalls.
+        period = max(0.001, min(0.05, self.timeout_s / 10))
+        while not self._stop:
+            self._wake.wait(period)
+            d = self._deadline
+            if d is not None and time.perf_counter() > d:
+                self.flag[0] = True
