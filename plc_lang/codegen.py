@@ -451,8 +451,11 @@ class _PouGen:
                             if ref is not None and ref.var is not None:
                                 out.add(ref.var.key)
         # function calls inside expressions can write VAR_IN_OUT/outputs too
-        for node, info in self.p.calls.items():
-            if info.kind == "function":
+        from .statements import _walk_exprs
+        calls = self.p.calls
+        for node in _walk_exprs(self.info.decl.body):
+            info = calls.get(node) if isinstance(node, A.Call) else None
+            if info is not None and info.kind == "function":
                 for par, val in info.inputs:
                     if par is not None and par.section == "VAR_IN_OUT":
                         ref = self.p.refs.get(_root(val))
@@ -615,10 +618,10 @@ class _PouGen:
                 # an integer stored in a REAL: exact up to 16 bits, else round
                 x = self.observe(v, vs)
                 if ts.bits == 32 and vs.bits > 16:
-                    return f"unpack__(pack__(float({x})))[0]"
+                    return _f32_src(f"float({x})")
                 return f"float({x})"
             if ts.bits == 32 and not (v.clean and isinstance(vs, RealType) and vs.bits == 32):
-                return f"unpack__(pack__({v.src}))[0]"
+                return _f32_src(v.src)
             return v.src
         if isinstance(ts, IntType):
             if not v.clean and not _fits(v.rng, ts):
@@ -1166,11 +1169,11 @@ class _PouGen:
             if isinstance(st, RealType):
                 if dst.bits == 64 or st.bits == 32 and code.clean:
                     return Code(code.src, code.clean if dst.bits == 32 else True, code.simple)
-                return Code(f"unpack__(pack__({code.src}))[0]", True)
+                return Code(_f32_src(code.src), True)
             if isinstance(st, IntType):
                 if dst.bits == 64 or st.bits <= 16:
                     return Code(f"float({x})", True)
-                return Code(f"unpack__(pack__(float({x})))[0]", True)
+                return Code(_f32_src(f"float({x})"), True)
             if isinstance(st, BoolType):
                 return Code(f"(1.0 if {x} else 0.0)", True)
         if isinstance(dst, BoolType):
@@ -1193,6 +1196,12 @@ class _PouGen:
             if v == t:
                 return f"T__[{k!r}]"
         raise _Unsupported(None, f"conversion from or to {t}")
+
+
+def _f32_src(x: str) -> str:
+    """Round to binary32: the C helper when built, else struct inline."""
+    from .rt_support import HAVE_F32_EXT
+    return f"f32__({x})" if HAVE_F32_EXT else f"unpack__(pack__({x}))[0]"
 
 
 def _simple_src(src: str) -> bool:

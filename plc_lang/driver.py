@@ -15,7 +15,7 @@ from .diagnostics import Diagnostic, DiagnosticSink
 from .model import CheckedProject
 from .parser import parse_source
 from .source import SourceFile
-from .statements import BodyChecker
+from .statements import BodyChecker, _walk_exprs, _walk_stmts
 from .symbols import Symbols
 from .types import FBType
 
@@ -89,13 +89,14 @@ def _check_recursion(p: CheckedProject, sink: DiagnosticSink) -> None:
                 t = t.elem
             if isinstance(t, FBType) and not t.pou.std:
                 edges[k].add(t.pou.key)
-        for node, call in p.calls.items():
-            pass
-    for node, call in p.calls.items():
-        if call.kind == "function" and call.pou is not None:
-            owner = _owner_of(p, node)
-            if owner is not None:
-                edges[owner].add(call.pou.key)
+        for node in _walk_exprs(info.decl.body):
+            call = p.calls.get(node) if isinstance(node, A.Call) else None
+            if call is not None and call.kind == "function" and call.pou is not None:
+                edges[k].add(call.pou.key)
+        for s in _walk_stmts(info.decl.body):
+            call = p.calls.get(s) if isinstance(s, A.CallStmt) else None
+            if call is not None and call.kind == "function" and call.pou is not None:
+                edges[k].add(call.pou.key)
     state: dict[str, int] = {}
 
     def visit(k: str, stack: list[str]) -> bool:
@@ -116,12 +117,3 @@ def _check_recursion(p: CheckedProject, sink: DiagnosticSink) -> None:
     for k in edges:
         if state.get(k) is None:
             visit(k, [])
-
-
-def _owner_of(p: CheckedProject, node) -> str | None:
-    span = node.span
-    for k, info in p.pous.items():
-        d = info.decl
-        if d.span.file == span.file and (d.span.line, d.span.col) <= (span.line, span.col) <= (d.end_span.line, d.end_span.col):
-            return k
-    return None

@@ -59,6 +59,9 @@ _DECL_OPEN = {"VAR", "VAR_INPUT", "VAR_OUTPUT", "VAR_IN_OUT", "VAR_TEMP", "VAR_G
 _DECL_CLOSE = {"END_VAR", "END_TYPE", "END_CONFIGURATION"}
 
 
+_LABEL_NEXT = {"COLON", "COMMA", "RANGE_DOTS", "HASH"}
+
+
 class LexError(Exception):
     def __init__(self, message: str, line: int, col: int):
         super().__init__(message)
@@ -81,43 +84,57 @@ class STLexer(Lexer):
     def lex(self, text: str):
         kw_type = self.kw_type
         op_type = self.op_type
+        match = _MASTER.match
+        new = str.__new__
         line = 1
         line_start = 0
-        match = _MASTER.match
         pos = 0
         n = len(text)
         toks = []
+        append = toks.append
         while pos < n:
             m = match(text, pos)
             kind = m.lastgroup
-            val = m.group()
             end = m.end()
             if kind == "WS":
-                nl = val.count("\n")
+                nl = text.count("\n", pos, end)
                 if nl:
                     line += nl
-                    line_start = pos + val.rfind("\n") + 1
+                    line_start = text.rindex("\n", pos, end) + 1
                 pos = end
                 continue
-            col = pos - line_start + 1
+            val = m.group()
             if kind == "NAME":
-                up = val.upper()
-                kind = kw_type.get(up, "NAME")
+                kind = kw_type.get(val.upper(), "NAME")
             elif kind == "OP":
                 kind = op_type[val]
             elif kind == "BAD":
-                raise LexError(f"unexpected character '{val}'", line, col)
-            toks.append((kind, val, pos, line, col, end))
+                raise LexError(f"unexpected character '{val}'", line, pos - line_start + 1)
+            # Token's own constructor costs ~1 us in Python; fill its slots directly.
+            t = new(Token, val)
+            t.type = kind
+            t.value = val
+            t.start_pos = pos
+            t.end_pos = end
+            t.line = t.end_line = line
+            t.column = col = pos - line_start + 1
+            t.end_column = col + (end - pos)
+            append(t)
             pos = end
         # Second pass, with one token of lookahead: which names begin labels.
         depth = 0               # parentheses and brackets
         in_decl = 0             # inside VAR/TYPE/CONFIGURATION
-        out = []
         prev = "SEMI"
         count = len(toks)
         for i in range(count):
-            kind, val, spos, ln, col, end = toks[i]
-            if kind in ("LPAR", "LSQB"):
+            t = toks[i]
+            kind = t.type
+            if kind == "NAME":
+                if not in_decl and depth == 0:
+                    nxt = toks[i + 1].type if i + 1 < count else ""
+                    if (prev in _STMT_START and nxt in _LABEL_NEXT) or prev in ("COMMA", "RANGE_DOTS"):
+                        t.type = kind = "LABEL_NAME"
+            elif kind in ("LPAR", "LSQB"):
                 depth += 1
             elif kind in ("RPAR", "RSQB"):
                 depth -= 1
@@ -125,11 +142,5 @@ class STLexer(Lexer):
                 in_decl += 1
             elif kind in _DECL_CLOSE:
                 in_decl = max(0, in_decl - 1)
-            elif kind == "NAME" and not in_decl and depth == 0:
-                nxt = toks[i + 1][0] if i + 1 < count else ""
-                if (prev in _STMT_START and nxt in ("COLON", "COMMA", "RANGE_DOTS", "HASH")) or \
-                        prev in ("COMMA", "RANGE_DOTS"):
-                    kind = "LABEL_NAME"
-            out.append(Token(kind, val, spos, ln, col, ln, col + (end - spos), end))
             prev = kind
-        return iter(out)
+        return iter(toks)

@@ -46,6 +46,7 @@ def _load(files: list[str], fmt: str, quiet_warnings: bool = False):
     diags = [d for d in result.diagnostics if d.is_error or not quiet_warnings]
     if diags:
         print(render(diags, result.sources, fmt), file=sys.stderr if fmt != "json" else sys.stdout)
+        sys.stderr.flush()
     return result
 
 
@@ -63,6 +64,7 @@ def cmd_check(a) -> int:
         print(render(diags, result.sources, a.format))
     errors = sum(d.is_error for d in result.diagnostics)
     warnings = sum(not d.is_error for d in result.diagnostics)
+    sys.stdout.flush()
     if a.format != "json":
         if errors:
             print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
