@@ -15,7 +15,7 @@ from .stdlib.functions import FUNCTIONS, split_conversion
 from .types import (BOOL, DINT, ELEMENTARY, ERROR, LINT, LREAL, LTIME, REAL, TIME, ULINT, VOID,
                     ArrayType, BoolType, DateType, EnumType, ErrorType, FBType, IntType,
                     LiteralIntType, LiteralRealType, RealType, StringType, StructType, SubrangeType,
-                    TimeType, Type, common_type, default_value, is_arith_int, literal_fits,
+                    TimeType, Type, common_type, is_arith_int, literal_fits,
                     strip_subrange, widens_to)
 from .values import f32, idiv, imod, wrap
 

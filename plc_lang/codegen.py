@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 
 from . import ast as A
 from .model import CallInfo, CheckedProject, PouInfo, VarInfo
-from .types import (ArrayType, BoolType, DateType, EnumType, ErrorType, FBType, IntType,
-                    LiteralIntType, LiteralRealType, RealType, StringType, StructType,
-                    SubrangeType, TimeType, Type, VoidType, default_value, strip_subrange)
-from .values import f32
+from .types import (ArrayType, BoolType, DateType, EnumType, FBType, IntType, LiteralIntType,
+                    RealType, StringType, StructType, SubrangeType, TimeType, Type, default_value,
+                    strip_subrange)
 
 GENERATED_FILENAME = "<gridplc>"
 LOOP_UNCHECKED_TRIPS_MAX = 1024   # FOR loops up to this many trips with no inner loop skip the watchdog check
@@ -101,11 +100,27 @@ class _Out:
 _STD_FB_PY = {"TON", "TOF", "TP", "R_TRIG", "F_TRIG", "SR", "RS", "CTU", "CTD", "CTUD"}
 
 
+class Unsupported(Exception):
+    """A valid construct the code generator cannot emit yet (E0091)."""
+
+    def __init__(self, span, what):
+        super().__init__(what)
+        self.span = span
+        self.what = what
+
+
 def generate(project: CheckedProject) -> CompiledProgram:
     g = _Gen(project)
     g.emit_all()
     src = "\n".join(g.out.lines) + "\n"
-    code = compile(src, GENERATED_FILENAME, "exec")
+    try:
+        code = compile(src, GENERATED_FILENAME, "exec")
+    except (SyntaxError, RecursionError, MemoryError) as e:
+        # CPython's own limits (about 100 nested blocks, deep expressions)
+        line = getattr(e, "lineno", None)
+        span = g.out.spans[line] if line and line < len(g.out.spans) else None
+        raise Unsupported(span, "statements or expressions nested this deeply "
+                          f"(the Python compiler stops: {type(e).__name__})") from None
     return CompiledProgram(src, code, g.out.spans, g.sites, project, g.class_names)
 
 
@@ -223,11 +238,13 @@ class _Gen:
         if isinstance(t, ArrayType):
             if _is_scalar(t.elem):
                 return f"{dst}[:] = {src}"
-            return f"copy_structs__({dst}, {src})"
+            if isinstance(strip_subrange(t.elem), StructType):
+                return f"copy_structs__({dst}, {src})"
+            return f"copy_deep__({dst}, {src})"
         if isinstance(t, StructType):
             return f"{dst}.copy__({src})"
         if isinstance(t, FBType):
-            return f"ref_error__('function block instances cannot be copied')"
+            return "ref_error__('function block instances cannot be copied')"
         return f"{dst} = {src}"
 
     # ------------------------------------------------------------ functions
@@ -476,27 +493,13 @@ class _PouGen:
         o = self.o
         o.span = s.span
         if isinstance(s, A.Assign):
-            post: list[str] = []
-            self.assign(s.target, s.value, post)
-            for line in post:
-                o.line(line)
+            self.assign(s.target, s.value)
         elif isinstance(s, A.CallStmt):
             self.call_stmt(s)
         elif isinstance(s, A.If):
             for i, (c, body) in enumerate(s.branches):
-                post: list[str] = []
-                cc = self.expr(c, post)
-                if post:
-                    # a function with outputs in a condition: evaluate first
-                    t = self.new_tmp()
-                    o.line(f"{t} = {cc.src}")
-                    for line in post:
-                        o.line(line)
-                    cc = Code(t, simple=True)
-                    if i > 0:
-                        raise _Unsupported(c.span, "a function with outputs in an ELSIF condition")
                 o.span = c.span
-                o.line(f"{'if' if i == 0 else 'elif'} {cc.src}:")
+                o.line(f"{'if' if i == 0 else 'elif'} {self.cond(c)}:")
                 o.indent += 1
                 self.block(body)
                 o.line("pass")
@@ -512,12 +515,8 @@ class _PouGen:
         elif isinstance(s, A.For):
             self.for_(s)
         elif isinstance(s, A.While):
-            post: list[str] = []
-            cc = self.expr(s.cond, post)
-            if post:
-                raise _Unsupported(s.span, "a function with outputs in a WHILE condition")
             site = self.g.site(s.span)
-            o.line(f"while {cc.src}:")
+            o.line(f"while {self.cond(s.cond)}:")
             o.indent += 1
             o.line(f"if wd__[0]: wd_expired__({site})")
             self.loop_stack.append("while")
@@ -526,32 +525,36 @@ class _PouGen:
             o.line("pass")
             o.indent -= 1
         elif isinstance(s, A.Repeat):
-            post: list[str] = []
-            cc = self.expr(s.cond, post)
-            if post:
-                raise _Unsupported(s.span, "a function with outputs in an UNTIL condition")
             site = self.g.site(s.span)
-            # REPEAT body UNTIL c  ==  loop: body; if c: break  (CONTINUE jumps to the test)
-            flag = self.new_tmp()
-            o.line(f"{flag} = True")
             o.line("while True:")
             o.indent += 1
             o.line(f"if wd__[0]: wd_expired__({site})")
-            o.line(f"if not {flag}:")
-            o.indent += 1
+            if _continues(s.body):
+                # CONTINUE goes to the UNTIL test: run the body as a one-pass
+                # inner loop that CONTINUE leaves early and EXIT leaves flagged
+                flag = self.new_tmp()
+                o.line(f"{flag} = True")
+                o.line("for _ in (0,):")
+                o.indent += 1
+                self.loop_stack.append(("repeat", flag))
+                self.block(s.body)
+                self.loop_stack.pop()
+                o.line(f"{flag} = False")
+                o.indent -= 1
+                o.line(f"if {flag}: break")
+            else:
+                self.loop_stack.append(("repeat", None))
+                self.block(s.body)
+                self.loop_stack.pop()
             o.span = s.cond.span
-            o.line(f"if {cc.src}: break")
-            o.indent -= 1
-            o.line(f"{flag} = False")
-            self.loop_stack.append("repeat")
-            self.block(s.body)
-            self.loop_stack.pop()
-            o.span = s.cond.span
-            o.line(f"if {cc.src}: break")
+            o.line(f"if {self.cond(s.cond)}: break")
             o.indent -= 1
         elif isinstance(s, A.Exit):
             o.line("break")
         elif isinstance(s, A.Continue):
+            top = self.loop_stack[-1] if self.loop_stack else None
+            if isinstance(top, tuple) and top[1] is not None:
+                o.line(f"{top[1]} = False")
             o.line("continue")
         elif isinstance(s, A.Return):
             o.line("return" if self.info.kind != "FUNCTION" else "return " + self._result_name())
@@ -560,58 +563,61 @@ class _PouGen:
         else:  # pragma: no cover
             raise AssertionError(s)
 
+    def cond(self, c) -> str:
+        return self.expr(c).src
+
     def _result_name(self) -> str:
         res = self.info.vars.get(self.info.name.upper())
         return res.pyname if res is not None and res.section == "RESULT" else "None"
 
-    def assign(self, target, value, post: list[str]) -> None:
+    def assign(self, target, value) -> None:
         o = self.o
         tt = self.p.expr_types[target]
         ts = strip_subrange(tt)
         if not _is_scalar(tt):
-            v = self.expr(value, post)
-            tgt = self.lvalue_read(target, post)
+            v = self.expr(value)
+            tgt = self.lvalue_read(target)
             o.line(self.g.copy_stmt(tgt, v.src, tt))
             return
-        v = self.store_value(value, tt, post)
+        v = self.store_value(value, tt)
         if isinstance(target, A.BitAccess):
             base_t = strip_subrange(self.p.expr_types[target.base])
-            cur = self.expr(target.base, post)
+            cur = self.expr(target.base)
             newv = f"setbit__({cur.src}, {target.bit}, {v})"
             if isinstance(base_t, IntType) and base_t.signed:
                 newv = wrap_src(newv, base_t)
-            self.assign_src(target.base, newv, post)
+            self.assign_src(target.base, newv)
             return
-        self.assign_src(target, v, post)
+        self.assign_src(target, v)
         del ts
 
-    def assign_src(self, target, src: str, post: list[str]) -> None:
+    def assign_src(self, target, src: str) -> None:
         o = self.o
         if isinstance(target, A.Name):
             o.line(f"{self.name_ref(target)} = {src}")
         elif isinstance(target, A.Member):
-            base = self.expr(target.base, post)
+            base = self.expr(target.base)
             o.line(f"{base.src}.{self.member_attr(target)} = {src}")
         elif isinstance(target, A.Index):
-            base = self.expr(target.base, post)
-            idx = self.index_src(target, post)
+            base = self.expr(target.base)
+            idx = self.index_src(target)
             o.line(f"{base.src}[{idx}] = {src}")
         elif isinstance(target, A.BitAccess):
-            self.assign(target, A.BoolLit(bool(src), None, target.span), post)
+            self.assign(target, A.BoolLit(bool(src), None, target.span))
         else:  # pragma: no cover
             raise AssertionError(target)
 
-    def lvalue_read(self, target, post) -> str:
-        return self.expr(target, post).src
+    def lvalue_read(self, target) -> str:
+        return self.expr(target).src
 
-    def store_value(self, value, tt: Type, post: list[str]) -> str:
+    def store_value(self, value, tt: Type) -> str:
         """The Python source of `value` converted for a store into type tt."""
         c = self.p.consts.get(value, _MISSING)
         vt = self.p.expr_types[value]
         ts = strip_subrange(tt)
         if c is not _MISSING:
             return _lit(self.g_const(c, vt, tt))
-        v = self.expr(value, post)
+        v = self.expr(value)
         vs = strip_subrange(vt)
         if isinstance(ts, RealType):
             if isinstance(vs, IntType):
@@ -653,17 +659,13 @@ class _PouGen:
         if info is None:
             return
         if info.kind != "fb":
-            post: list[str] = []
             call = A.Call(s.target.name, s.args, s.span)
             self.p.calls[call] = info
             self.p.expr_types[call] = self.p.expr_types.get(s)
-            c = self.call_expr(call, post) if info.kind == "function" else self.expr(call, post)
+            c = self.call_expr(call) if info.kind == "function" else self.expr(call)
             o.line(c.src)
-            for line in post:
-                o.line(line)
             return
-        post: list[str] = []
-        inst = self.expr(s.target, post)
+        inst = self.expr(s.target)
         ref = inst.src
         if not inst.simple:
             ref = self.new_tmp()
@@ -673,37 +675,32 @@ class _PouGen:
             attr = par.pyname
             if par.section == "VAR_IN_OUT":
                 if _is_scalar(par.type):
-                    v = self.expr(val, post)
+                    v = self.expr(val)
                     o.line(f"{ref}.{attr} = {v.src}")
                     inout_back.append((val, f"{ref}.{attr}"))
                 else:
-                    v = self.expr(val, post)
+                    v = self.expr(val)
                     o.line(f"{ref}.{attr} = {v.src}")
                 continue
             if _is_scalar(par.type):
-                o.line(f"{ref}.{attr} = {self.store_value(val, par.type, post)}")
+                o.line(f"{ref}.{attr} = {self.store_value(val, par.type)}")
             else:
-                v = self.expr(val, post)
+                v = self.expr(val)
                 o.line(self.g.copy_stmt(f"{ref}.{attr}", v.src, par.type))
-        for line in post:
-            o.line(line)
         o.line(f"{ref}.body__()")
-        post2: list[str] = []
         for val, src in inout_back:
-            self.assign_src(val, src, post2)
+            self.assign_src(val, src)
         for par, target, neg in info.outputs:
             src = f"{ref}.{par.pyname}"
             tt = self.p.expr_types[target]
             if neg:
                 src = f"not {src}"
             elif not _is_scalar(par.type):
-                o.line(self.g.copy_stmt(self.lvalue_read(target, post2), src, par.type))
+                o.line(self.g.copy_stmt(self.lvalue_read(target), src, par.type))
                 continue
             elif _needs_conversion(par.type, tt):
                 src = self._convert_src(src, par.type, tt)
-            self.assign_src(target, src, post2)
-        for line in post2:
-            o.line(line)
+            self.assign_src(target, src)
 
     def _convert_src(self, src, st, tt):
         ts = strip_subrange(tt)
@@ -714,7 +711,7 @@ class _PouGen:
             return self.time_convert(src, ss, ts)
         return src
 
-    def call_expr(self, e: A.Call, post: list[str]) -> Code:
+    def call_expr(self, e: A.Call) -> Code:
         info: CallInfo = self.p.calls[e]
         pou = info.pou
         bound = {par.key: val for par, val in info.inputs}
@@ -723,50 +720,51 @@ class _PouGen:
             val = bound.get(par.key)
             if val is None:
                 args.append(self.g.init_expr(par.type, par.init))
-            elif par.section == "VAR_IN_OUT" and not _is_scalar(par.type):
-                args.append(self.expr(val, post).src)
             elif _is_scalar(par.type):
-                args.append(self.store_value(val, par.type, post))
+                args.append(self.store_value(val, par.type))
             else:
-                args.append(self.expr(val, post).src)
+                args.append(self.expr(val).src)
         outs = [v for v in pou.vars.values() if v.section == "VAR_OUTPUT" or
                 (v.section == "VAR_IN_OUT" and _is_scalar(v.type))]
         fn = _pyclass(pou)
-        if outs:
-            box = self.new_tmp()
-            self.o.line(f"{box} = [None] * {len(outs)}")
-            args.append(box)
-            for i, v in enumerate(outs):
-                if v.section == "VAR_OUTPUT":
-                    for par, target, neg in info.outputs:
-                        if par is v:
-                            src = f"{box}[{i}]"
-                            if neg:
-                                src = f"not {src}"
-                            tgt = self._target_src(target, post)
-                            post.append(f"{tgt} = {src}")
-                else:
-                    val = bound.get(v.key)
-                    if val is not None:
-                        post.append(f"{self._target_src(val, post)} = {box}[{i}]")
-        return Code(f"{fn}({', '.join(args)})", clean=True)
+        if not outs:
+            return Code(f"{fn}({', '.join(args)})", clean=True)
+        # Outputs and scalar VAR_IN_OUT come back in a box and are stored
+        # inside the expression, right after the call, so whatever the
+        # expression reads next sees them (as a reference would).
+        box, res = self.new_tmp(), self.new_tmp()
+        parts = [f"({box} := [None] * {len(outs)})", f"({res} := {fn}({', '.join(args + [box])}))"]
+        for i, v in enumerate(outs):
+            if v.section == "VAR_OUTPUT":
+                for par, target, neg in info.outputs:
+                    if par is v:
+                        src = f"(not {box}[{i}])" if neg else f"{box}[{i}]"
+                        parts.append(self._inline_store(target, self._convert_src(src, par.type, self.p.expr_types[target])))
+            else:
+                val = bound.get(v.key)
+                if val is not None:
+                    parts.append(self._inline_store(val, f"{box}[{i}]"))
+        parts.append(res)
+        return Code(f"({', '.join(parts)})[{len(parts) - 1}]", clean=True)
 
-    def _target_src(self, target, post) -> str:
+    def _inline_store(self, target, src: str) -> str:
+        """A store written as an expression."""
         if isinstance(target, A.Name):
-            return self.name_ref(target)
+            ref = self.name_ref(target)
+            if "." not in ref:
+                return f"({ref} := {src})"
+            obj, attr = ref.rsplit(".", 1)
+            return f"setattr({obj}, {attr!r}, {src})"
         if isinstance(target, A.Member):
-            return f"{self.expr(target.base, post).src}.{self.member_attr(target)}"
+            return f"setattr({self.expr(target.base).src}, {self.member_attr(target)!r}, {src})"
         if isinstance(target, A.Index):
-            return f"{self.expr(target.base, post).src}[{self.index_src(target, post)}]"
-        raise _Unsupported(target.span, "writing an output into a bit")
+            return f"{self.expr(target.base).src}.__setitem__({self.index_src(target)}, {src})"
+        raise Unsupported(target.span, "writing a function output into a single bit")
 
     # ------------------------------------------------------------ CASE / FOR
     def case(self, s: A.Case) -> None:
         o = self.o
-        post: list[str] = []
-        sel = self.expr(s.selector, post)
-        for line in post:
-            o.line(line)
+        sel = self.expr(s.selector)
         st = self.p.expr_types[s.selector]
         src = sel.src
         if not sel.simple:
@@ -805,14 +803,11 @@ class _PouGen:
 
     def for_(self, s: A.For) -> None:
         o = self.o
-        post: list[str] = []
         var = self.p.refs[s].var
         vname = self.var_ref(var)
-        start = self.store_value(s.start, var.type, post)
-        end = self.store_value(s.end, var.type, post)
+        start = self.store_value(s.start, var.type)
+        end = self.store_value(s.end, var.type)
         step_c = self.p.consts.get(s.step, 1) if s.step is not None else 1
-        for line in post:
-            o.line(line)
         rng = self.p.for_ranges.get(s)
         has_inner_loop = any(isinstance(x, (A.For, A.While, A.Repeat)) for x in _walk_body(s.body))
         if s.step is None or s.step in self.p.consts:
@@ -848,10 +843,7 @@ class _PouGen:
             self.for_ranges_pop(var.key)
             return
         # a variable step: a while loop, direction decided at run time
-        post = []
-        stp = self.store_value(s.step, var.type, post)
-        for line in post:
-            o.line(line)
+        stp = self.store_value(s.step, var.type)
         t_end, t_step = self.new_tmp(), self.new_tmp()
         o.line(f"{vname} = {start}")
         o.line(f"{t_end} = {end}")
@@ -901,7 +893,7 @@ class _PouGen:
             return bt.fields[e.name.upper()].name
         raise AssertionError(bt)
 
-    def index_src(self, e: A.Index, post) -> str:
+    def index_src(self, e: A.Index) -> str:
         at: ArrayType = strip_subrange(self.p.expr_types[e.base])
         parts = []
         stride = 1
@@ -916,7 +908,7 @@ class _PouGen:
             if c is not _MISSING:
                 const_off += (c - lo) * st
                 continue
-            code = self.expr(ix, post)
+            code = self.expr(ix)
             src = code.src
             it = self.p.expr_types[ix]
             if not code.clean and not _fits(code.rng, strip_subrange(it)):
@@ -941,7 +933,7 @@ class _PouGen:
         return " + ".join(parts)
 
     # ------------------------------------------------------------ expressions
-    def expr(self, e, post: list[str]) -> Code:  # noqa: C901
+    def expr(self, e) -> Code:  # noqa: C901
         p = self.p
         c = p.consts.get(e, _MISSING)
         if c is not _MISSING:
@@ -960,20 +952,20 @@ class _PouGen:
             if ref is not None and ref.kind == "enum":
                 v = ref.enum.members[ref.member]
                 return Code(str(v), True, True, (v, v))
-            base = self.expr(e.base, post)
+            base = self.expr(e.base)
             return Code(f"{base.src}.{self.member_attr(e)}", True, False, _int_bounds(p.expr_types[e]))
         if isinstance(e, A.Index):
-            base = self.expr(e.base, post)
-            return Code(f"{base.src}[{self.index_src(e, post)}]", True, False, _int_bounds(p.expr_types[e]))
+            base = self.expr(e.base)
+            return Code(f"{base.src}[{self.index_src(e)}]", True, False, _int_bounds(p.expr_types[e]))
         if isinstance(e, A.BitAccess):
-            base = self.expr(e.base, post)
+            base = self.expr(e.base)
             return Code(f"((({base.src} >> {e.bit}) & 1) != 0)", True, False)
         if isinstance(e, A.Call):
-            return self.call(e, post)
+            return self.call(e)
         if isinstance(e, A.UnOp):
-            return self.unop(e, post)
+            return self.unop(e)
         if isinstance(e, A.BinOp):
-            return self.binop(e, post)
+            return self.binop(e)
         if isinstance(e, (A.IntLit, A.RealLit, A.BoolLit, A.StringLit, A.TimeLit, A.DateLit, A.EnumLit)):
             return Code(_lit(c), True, True)
         raise AssertionError(e)
@@ -985,9 +977,9 @@ class _PouGen:
             return wrap_src(code.src, ts)
         return code.src
 
-    def unop(self, e: A.UnOp, post) -> Code:
+    def unop(self, e: A.UnOp) -> Code:
         t = strip_subrange(self.p.expr_types[e])
-        v = self.expr(e.operand, post)
+        v = self.expr(e.operand)
         if e.op == "NOT":
             if isinstance(t, BoolType):
                 return Code(f"(not {v.src})")
@@ -998,13 +990,13 @@ class _PouGen:
         clean = v.clean if isinstance(t, RealType) else False
         return Code(f"(-{v.src})", clean, False, rng)
 
-    def binop(self, e: A.BinOp, post) -> Code:  # noqa: C901
+    def binop(self, e: A.BinOp) -> Code:  # noqa: C901
         p = self.p
         op = e.op
         ot = strip_subrange(p.op_types.get(e, p.expr_types[e]))
         rt = strip_subrange(p.expr_types[e])
-        a = self.expr(e.left, post)
-        b = self.expr(e.right, post)
+        a = self.expr(e.left)
+        b = self.expr(e.right)
         if op in ("AND", "OR", "XOR"):
             if isinstance(rt, BoolType):
                 if op == "XOR":
@@ -1026,6 +1018,8 @@ class _PouGen:
                             or isinstance(strip_subrange(p.expr_types[e.right]), RealType) else r, True)
             return Code(f"({a.src} {op} {b.src})", True)
         if op == "**":
+            if isinstance(ot, RealType) and ot.bits == 32:
+                return Code(_f32_src(f"expt__({a.src}, {b.src})"), True)
             return Code(f"expt__({a.src}, {b.src})", False)
         is_int = isinstance(ot, (IntType, LiteralIntType))
         if is_int:
@@ -1049,22 +1043,24 @@ class _PouGen:
             rng = _range_op(op, a.rng, b.rng)
             clean = _fits(rng, ot) if isinstance(ot, IntType) else False
             return Code(f"({a.src} {op} {b.src})", clean, False, rng)
-        # reals
-        if op == "/":
-            return Code(f"({a.src} / {b.src})", False)
-        return Code(f"({a.src} {op} {b.src})", False)
+        # reals: a REAL result is binary32 after every operation (IEC: REAL op
+        # REAL is a REAL), which double-then-round computes exactly for + - * /
+        src = f"({a.src} {'/' if op == '/' else op} {b.src})"
+        if isinstance(ot, RealType) and ot.bits == 32:
+            return Code(_f32_src(src), True)
+        return Code(src, False)
 
     # ------------------------------------------------------------ function calls
-    def call(self, e: A.Call, post) -> Code:  # noqa: C901
+    def call(self, e: A.Call) -> Code:  # noqa: C901
         info: CallInfo = self.p.calls[e]
         if info.kind == "function":
-            return self.call_expr(e, post)
+            return self.call_expr(e)
         args = [val for _, val in info.inputs]
         k = info.name
         rt = strip_subrange(info.result_type)
         if info.kind == "conv":
-            return self.conversion(args[0], info.arg_types[0], rt, post)
-        codes = [self.expr(v, post) for v in args]
+            return self.conversion(args[0], info.arg_types[0], rt)
+        codes = [self.expr(v) for v in args]
         ats = info.arg_types
         srcs = [self.observe(c, t) if isinstance(strip_subrange(t), IntType) else c.src for c, t in zip(codes, ats)]
         # operands of one type: values of an integer argument promote to rt
@@ -1107,10 +1103,11 @@ class _PouGen:
                 lo, hi = codes[0].rng
                 rng = (0 if lo <= 0 <= hi else min(abs(lo), abs(hi)), max(abs(lo), abs(hi)))
             return Code(f"abs({srcs[0]})", codes[0].clean and isinstance(rt, RealType), False, rng)
-        if k in ("SQRT", "LN", "LOG", "EXP", "SIN", "COS", "TAN", "ASIN", "ACOS", "ATAN"):
-            return Code(f"{k.lower()}__({srcs[0]})", False)
-        if k == "EXPT":
-            return Code(f"expt__({srcs[0]}, {srcs[1]})", False)
+        if k in ("SQRT", "LN", "LOG", "EXP", "SIN", "COS", "TAN", "ASIN", "ACOS", "ATAN", "EXPT"):
+            src = f"{k.lower()}__({', '.join(srcs)})"
+            if isinstance(rt, RealType) and rt.bits == 32:
+                return Code(_f32_src(src), True)
+            return Code(src, False)
         if k in ("SHL", "SHR", "ROL", "ROR"):
             bits = rt.bits
             mask = (1 << bits) - 1
@@ -1144,8 +1141,8 @@ class _PouGen:
             return Code(f"find__({srcs[0]}, {srcs[1]})", True)
         raise AssertionError(k)
 
-    def conversion(self, val, src_t, dst, post) -> Code:
-        code = self.expr(val, post)
+    def conversion(self, val, src_t, dst) -> Code:
+        code = self.expr(val)
         st = strip_subrange(src_t)
         vt = strip_subrange(self.p.expr_types[val])
         if isinstance(vt, EnumType):
@@ -1195,7 +1192,7 @@ class _PouGen:
         for k, v in ELEMENTARY.items():
             if v == t:
                 return f"T__[{k!r}]"
-        raise _Unsupported(None, f"conversion from or to {t}")
+        raise Unsupported(None, f"conversion from or to {t}")
 
 
 def _f32_src(x: str) -> str:
@@ -1204,19 +1201,26 @@ def _f32_src(x: str) -> str:
     return f"f32__({x})" if HAVE_F32_EXT else f"unpack__(pack__({x}))[0]"
 
 
+def _continues(stmts) -> bool:
+    """Does a CONTINUE in stmts belong to the loop that holds stmts?"""
+    for s in stmts:
+        if isinstance(s, A.Continue):
+            return True
+        if isinstance(s, A.If):
+            if any(_continues(b) for _, b in s.branches) or _continues(s.else_body or ()):
+                return True
+        elif isinstance(s, A.Case):
+            if any(_continues(b.body) for b in s.branches) or _continues(s.else_body or ()):
+                return True
+    return False
+
+
 def _simple_src(src: str) -> bool:
     return src.replace(".", "").replace("_", "").isalnum() or src.lstrip("-").isdigit()
 
 
 def _needs_conversion(st, tt) -> bool:
     return strip_subrange(st) != strip_subrange(tt)
-
-
-class _Unsupported(Exception):
-    def __init__(self, span, what):
-        super().__init__(what)
-        self.span = span
-        self.what = what
 
 
 _MISSING = object()

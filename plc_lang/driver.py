@@ -72,10 +72,22 @@ def check_project(sources: list[SourceFile]) -> CompileResult:
 
 
 def compile_project(sources: list[SourceFile]) -> CompileResult:
-    result = check_project(sources)
+    try:
+        result = check_project(sources)
+    except RecursionError:
+        # an expression nested thousands deep: the checker recurses per level
+        return _too_deep(sources)
     if result.ok:
-        from .codegen import generate
-        result.program = generate(result.project)
+        from .codegen import Unsupported, generate
+        try:
+            result.program = generate(result.project)
+        except RecursionError:
+            return _too_deep(sources)
+        except Unsupported as u:
+            span = u.span or next(iter(result.project.pous.values())).decl.span
+            sink = DiagnosticSink(list(result.diagnostics))
+            sink.error("E0091", span, f"not supported yet: {u.what}")
+            result.diagnostics = sink.sorted()
     return result
 
 
@@ -115,5 +127,13 @@ def _check_recursion(p: CheckedProject, sink: DiagnosticSink) -> None:
         return False
 
     for k in edges:
-        if state.get(k) is None:
-            visit(k, [])
+        if state.get(k) is None and visit(k, []):
+            return    # one cycle reported; the rest of the graph is moot
+
+
+def _too_deep(sources: list[SourceFile]) -> CompileResult:
+    from .source import Span
+    sink = DiagnosticSink()
+    sink.error("E0091", Span(sources[0].path if sources else "?", 1, 1),
+               "not supported: nesting this deep (split the expression or block)")
+    return CompileResult({s.path: s for s in sources}, sink.sorted())

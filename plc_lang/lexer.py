@@ -81,7 +81,23 @@ class STLexer(Lexer):
         self.op_type = {op: by_value.get(op, name) for op, name in _OP_NAMES.items()}
         self.kw_type = {k: by_value.get(k, k) for k in KEYWORDS}
 
-    def lex(self, text: str):
+    # lark's interface 1: lex(lexer_state, parser_state). After a syntax error
+    # the parser resumes by calling lex again; it must continue from the same
+    # token stream, not start the text over.
+    __future_interface__ = 1
+
+    def lex(self, lexer_state, parser_state):
+        key = id(lexer_state)
+        if self._stream_key != key:
+            text = lexer_state.text
+            self._stream = self.tokens(text.text if hasattr(text, "text") else text)
+            self._stream_key = key
+        return self._stream
+
+    _stream_key = None
+    _stream = None
+
+    def tokens(self, text: str):
         kw_type = self.kw_type
         op_type = self.op_type
         match = _MASTER.match

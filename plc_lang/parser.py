@@ -9,7 +9,7 @@ import functools
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast as A
 from .diagnostics import DiagnosticSink
@@ -531,6 +531,46 @@ def _attach_points(text: str, pragmas: list[Pragma]) -> dict[int, list[Pragma]]:
     return out
 
 
+SYNTAX_ERRORS_MAX = 20
+
+
+def _same_block(a: str, b: str) -> bool:
+    """Two reports of one unclosed block (at END_PROGRAM, then at end of file)."""
+    return "to close the" in a and a.split(", found")[0] == b.split(", found")[0]
+
+
+def _insertions(e: UnexpectedToken) -> list[str]:
+    expected = set(e.expected or ())
+    out = []
+    if "SEMI" in expected:
+        out.append("SEMI")
+    msg, _ = _syntax_message(e)
+    if "to close the" in msg:
+        out.append(msg.split("expected ", 1)[1].split(" ", 1)[0])
+    return out
+
+
+def _virtual(kind: str, at: Token) -> Token:
+    return Token(kind, ";" if kind == "SEMI" else kind, at.start_pos, at.line, at.column,
+                 at.line, at.column, at.start_pos)
+
+
+def _syntax_diag(e: UnexpectedToken, text: str, path: str) -> tuple[str, Span]:
+    msg, at = _syntax_message(e)
+    if e.token.type == "STAR" and text.startswith("*)", e.token.start_pos):
+        msg, at = "'*)' closes a comment that was never opened", None
+    t = at if at is not None else e.token
+    if t.type == "$END" or t.line is None:
+        last = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+        span = Span(path, last, 1, last, 1)
+    elif at is not None:
+        span = Span(path, at.end_line or at.line, at.end_column or at.column,
+                    at.end_line or at.line, (at.end_column or at.column) + 1)
+    else:
+        span = _tok_span(path, t)
+    return msg, span
+
+
 def _offset(text: str, line: int, col: int) -> int:
     pos = 0
     for _ in range(line - 1):
@@ -549,22 +589,49 @@ def parse_source(src: SourceFile, sink: DiagnosticSink) -> A.CompilationUnit | N
     _BUILDER.path = path
     _BUILDER.pragmas_at = _attach_points(text, pragmas)
     _BUILDER.literal_errors = literal_errors
-    try:
-        items = _lark().parse(text)
-    except UnexpectedToken as e:
-        msg, at = _syntax_message(e)
-        if e.token.type == "STAR" and text.startswith("*)", e.token.start_pos):
-            msg, at = "'*)' closes a comment that was never opened", None
-        t = at if at is not None else e.token
-        if t.type == "$END" or t.line is None:
-            last = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
-            span = Span(path, last, 1, last, 1)
-        elif at is not None:
-            span = Span(path, at.end_line or at.line, at.end_column or at.column,
-                        at.end_line or at.line, (at.end_column or at.column) + 1)
+    syntax_errors: list[UnexpectedToken] = []
+
+    def recover(e) -> bool:
+        # Go on after a syntax error so one run reports the errors of a whole
+        # file: insert the `;` or END_ keyword the parser wanted when that lets
+        # it take the offending token, else skip the token. Errors inside one
+        # cascade (before the parser has taken a `;` again) are not reported.
+        if not isinstance(e, UnexpectedToken) or len(syntax_errors) >= SYNTAX_ERRORS_MAX:
+            return False
+        if quiet[0] and e.token.type != "$END":
+            pass
         else:
-            span = _tok_span(path, t)
-        sink.error("E0001", span, msg)
+            msg_span = _syntax_diag(e, text, path)
+            if not any(msg_span[1].line == old[1].line or _same_block(msg_span[0], old[0]) for old in syntax_errors):
+                syntax_errors.append(msg_span)
+        if e.token.type == "$END":
+            return False
+        ip = e.interactive_parser
+        for fix in _insertions(e):
+            trial = ip.copy()
+            try:
+                trial.feed_token(_virtual(fix, e.token))
+                trial.feed_token(e.token)
+            except UnexpectedInput:
+                continue
+            ip.feed_token(_virtual(fix, e.token))
+            ip.feed_token(e.token)
+            quiet[0] = False
+            return True
+        quiet[0] = e.token.type != "SEMI"
+        return True
+
+    quiet = [False]
+
+    try:
+        try:
+            items = _lark().parse(text, on_error=recover)
+        finally:
+            for msg, span in syntax_errors:
+                sink.error("E0001", span, msg)
+        if syntax_errors:
+            return None
+    except UnexpectedToken:
         return None
     except LexError as e:
         if text.startswith("*)", _offset(text, e.line, e.col)):
@@ -581,7 +648,7 @@ def parse_source(src: SourceFile, sink: DiagnosticSink) -> A.CompilationUnit | N
             msg = f"unexpected character '{ch}'"
         sink.error("E0001", Span(path, e.line, e.column, e.line, e.column + 1), msg)
         return None
-    except UnexpectedEOF as e:
+    except UnexpectedEOF:
         last = max(1, text.count("\n"))
         sink.error("E0001", Span(path, last, 1), "unexpected end of file")
         return None

@@ -7,10 +7,10 @@ import os as _os
 import struct as _struct
 
 from .stdlib.blocks import CLASSES as _STD_FB
-from .types import ELEMENTARY as T__
-from .types import StringType as StringType__
-from .values import (DivisionByZero, IndexOutOfBounds, PlcFault, WatchdogExpired, convert, idiv,
-                     imod, st_delete, st_find, st_insert, st_left, st_mid, st_replace, st_right)
+from .types import ELEMENTARY as T__  # noqa: F401 - used by generated code
+from .types import StringType as StringType__  # noqa: F401 - used by generated code
+from .values import (IndexOutOfBounds, PlcFault, WatchdogExpired, convert, idiv, imod, st_delete,
+                     st_find, st_insert, st_left, st_mid, st_replace, st_right)
 
 _F32 = _struct.Struct("<f")
 pack__ = _F32.pack
@@ -130,6 +130,18 @@ def setbit__(x, n, v):
 def copy_structs__(dst, src):
     for d, s in zip(dst, src):
         d.copy__(s)
+
+
+def copy_deep__(dst, src):
+    """Arrays of arrays (and deeper): copy element by element, in place."""
+    for i, s in enumerate(src):
+        d = dst[i]
+        if type(d) is list:
+            copy_deep__(d, s)
+        elif hasattr(d, "copy__"):
+            d.copy__(s)
+        else:
+            dst[i] = s
 
 
 def ref_error__(what):

@@ -179,10 +179,7 @@ class Symbols:
             elem = self.resolve(spec.elem, scope)
             if not ok:
                 return ERROR
-            if isinstance(elem, ArrayType):   # ARRAY[..] OF ARRAY[..] flattens into one
-                dims.extend(elem.dims)
-                elem = elem.elem
-            size = math.prod(hi - lo + 1 for lo, hi in dims)
+            size = math.prod(hi - lo + 1 for lo, hi in dims) * (elem.size if isinstance(elem, ArrayType) else 1)
             if size > ARRAY_ELEMENTS_MAX:
                 self.sink.error("E0032", spec.span, f"array of {size} elements exceeds the limit of {ARRAY_ELEMENTS_MAX}")
                 return ERROR
@@ -235,8 +232,8 @@ class Symbols:
                     self.sink.error("E0020", d.span, f"VAR_EXTERNAL '{d.name}' is {t} but the global is {g.type}")
                 if g.constant and not d.constant:
                     self.sink.error("E0040", d.span, f"global '{d.name}' is CONSTANT: declare the VAR_EXTERNAL CONSTANT too")
-                v = VarInfo(g.name, g.type, "VAR_EXTERNAL", constant=g.constant or d.constant, span=d.span,
-                            pyname=g.pyname)
+                v = VarInfo(g.name, g.type, "VAR_EXTERNAL", constant=g.constant or d.constant,
+                            init=g.init if g.constant else None, span=d.span, pyname=g.pyname)
             table[k] = v
             return v
         if kind == "FUNCTION" and d.section in ("VAR_OUTPUT",):

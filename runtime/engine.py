@@ -14,10 +14,10 @@ import traceback
 from dataclasses import dataclass, field
 
 from plc_lang.codegen import GENERATED_FILENAME, CompiledProgram
-from plc_lang.model import InstanceInfo, PouInfo, TaskInfo
+from plc_lang.model import PouInfo
 from plc_lang.rt_support import Context
 from plc_lang.types import FBType
-from plc_lang.values import PlcFault, WatchdogExpired
+from plc_lang.values import PlcFault
 
 from . import tags
 from .watchdog import Watchdog

@@ -1435,3 +1435,407 @@ END_PROGRAM
         assert fault.scan == 1
     finally:
         e.close()
+
+
+# ---------------------------------------------------------------- more combinations
+
+def test_exit_and_continue_inside_case_inside_loop():
+    r = run_p("i : INT; n : INT;",
+              "FOR i := 1 TO 10 DO CASE i OF 3: CONTINUE; 5: EXIT; END_CASE; n := n + i; END_FOR;")
+    assert r["P.n"] == 1 + 2 + 4
+    assert r["P.i"] == 5
+
+
+def test_continue_in_for_with_step():
+    r = run_p("i : INT; s : INT;", "FOR i := 0 TO 10 BY 3 DO IF i = 6 THEN CONTINUE; END_IF; s := s + i; END_FOR;")
+    assert r["P.s"] == 0 + 3 + 9 and r["P.i"] == 12
+
+
+def test_return_inside_loop_in_function():
+    src = """
+FUNCTION FirstOver : INT
+VAR_INPUT lim : INT; END_VAR
+VAR i : INT; END_VAR
+FirstOver := -1;
+FOR i := 1 TO 100 DO
+  IF i * i > lim THEN
+    FirstOver := i;
+    RETURN;
+  END_IF;
+END_FOR;
+END_FUNCTION
+PROGRAM P
+VAR a : INT; b : INT; END_VAR
+a := FirstOver(50);
+b := FirstOver(20000);
+END_PROGRAM
+"""
+    r = run(src)
+    assert r["P.a"] == 8 and r["P.b"] == -1
+
+
+def test_function_result_defaults_when_not_assigned():
+    src = """
+FUNCTION G : INT
+VAR_INPUT a : INT; END_VAR
+IF a > 100 THEN G := 1; END_IF;
+END_FUNCTION
+PROGRAM P
+VAR z : INT := 5; END_VAR
+z := G(5);
+END_PROGRAM
+"""
+    assert run(src)["P.z"] == 0
+
+
+def test_function_with_output():
+    src = """
+FUNCTION F : INT
+VAR_INPUT a : INT; END_VAR
+VAR_OUTPUT o : INT; END_VAR
+o := a * 2;
+F := a + 1;
+END_FUNCTION
+PROGRAM P
+VAR x : INT; y : INT; END_VAR
+x := F(a := 3, o => y);
+END_PROGRAM
+"""
+    r = run(src)
+    assert r["P.x"] == 4 and r["P.y"] == 6
+
+
+def test_array_of_fb_instances():
+    src = """
+FUNCTION_BLOCK C VAR_OUTPUT n : INT; END_VAR n := n + 1; END_FUNCTION_BLOCK
+PROGRAM P
+VAR cs : ARRAY[1..3] OF C; i : INT; END_VAR
+FOR i := 1 TO 3 DO cs[i](); END_FOR;
+cs[2]();
+END_PROGRAM
+"""
+    assert run(src, 2)["P.cs"] == [{"n": 2}, {"n": 4}, {"n": 2}]
+
+
+def test_array_of_structs_initialiser():
+    r = run_p("a : ARRAY[1..2] OF Point := [(x := 5), (x := 6, y := 7)];", "a[1].y := 9;", types=STRUCT_T)
+    assert r["P.a"] == [{"x": 5, "y": 9}, {"x": 6, "y": 7}]
+
+
+def test_array_of_arrays():
+    # ARRAY OF ARRAY is its own type (distinct from a 2-D array): a[i][j], and a[i] is a row
+    r = run_p("a : ARRAY[1..2] OF ARRAY[1..3] OF INT; row : ARRAY[1..3] OF INT := [7, 8, 9]; x : INT;",
+              "a[2][3] := 5; x := a[2][3]; a[1] := row; row[1] := 0;")
+    assert r["P.x"] == 5
+    assert r["P.a"] == [[7, 8, 9], [0, 0, 5]]
+
+
+def test_real_widened_to_lreal_keeps_binary32_value():
+    r = run_p("r : REAL := 0.1; l : LREAL;", "l := r;")
+    assert r["P.l"] == 0.10000000149011612
+
+
+def test_time_scaled_by_integer():
+    r = run_p("t : TIME := T#1s; u : TIME; v : TIME; w : TIME;", "u := t * 3; v := t / 4; w := u - T#5s;")
+    assert r["P.u"] == 3000 and r["P.v"] == 250 and r["P.w"] == -2000
+
+
+def test_literal_out_of_range_is_error():
+    assert "E0030" in error_codes(prog("s : SINT;", "s := 200;"))
+    assert "E0030" in error_codes(prog("u : USINT;", "u := -1;"))
+
+
+def test_bool_literals_case_insensitive():
+    r = run_p("f : BOOL := true; g : BOOL := False; h : BOOL;", "h := f AND NOT g;")
+    assert r["P.h"] is True
+
+
+def test_global_constant_usable_in_loop_bound():
+    src = """
+VAR_GLOBAL CONSTANT N : INT := 3; END_VAR
+PROGRAM P
+VAR_EXTERNAL CONSTANT N : INT; END_VAR
+VAR i : INT; s : INT; END_VAR
+FOR i := 1 TO N DO s := s + i; END_FOR;
+END_PROGRAM
+"""
+    assert run(src)["P.s"] == 6
+
+
+def test_task_stays_stopped_after_fault():
+    src = """PROGRAM P
+VAR a : INT := 10; b : INT; n : INT; q : INT; END_VAR
+n := n + 1;
+IF n = 2 THEN q := a / b; END_IF;
+END_PROGRAM
+"""
+    e = build(src)
+    try:
+        faults = [e.scan(k * 10_000_000) for k in range(5)]
+        assert [len(f) for f in faults] == [0, 1, 0, 0, 0]
+        assert e.tag("P.n").get() == 2
+    finally:
+        e.close()
+
+
+def test_comment_markers_inside_other_comments():
+    src = """PROGRAM P
+VAR x : INT; y : INT; END_VAR
+(* a // inside a block comment does not hide its end *) x := 5;
+// a (* inside a line comment opens nothing
+y := 6;
+END_PROGRAM
+"""
+    r = run(src)
+    assert r["P.x"] == 5 and r["P.y"] == 6
+
+
+def test_pragma_and_comment_characters_inside_strings():
+    r = run_p("s : STRING; w : WSTRING;", "s := '{x} (* y'; w := \"(* {z} //\";")
+    assert r["P.s"] == "{x} (* y" and r["P.w"] == "(* {z} //"
+
+
+STRUCT_ARR_T = """
+TYPE Buf : STRUCT a : ARRAY[1..3] OF INT := [1, 2, 3]; n : INT; END_STRUCT; END_TYPE
+TYPE Pt2 : STRUCT x : INT; y : INT; END_STRUCT; END_TYPE
+"""
+
+
+def test_struct_with_array_member_copy_is_deep():
+    r = run_p("s1 : Buf; s2 : Buf;", "s2 := s1; s2.a[1] := 99;", types=STRUCT_ARR_T)
+    assert r["P.s1"] == {"a": [1, 2, 3], "n": 0}
+    assert r["P.s2"] == {"a": [99, 2, 3], "n": 0}
+
+
+def test_array_of_structs_copy_is_deep():
+    r = run_p("a : ARRAY[1..2] OF Pt2; b : ARRAY[1..2] OF Pt2;", "b := a; b[1].x := 5;", types=STRUCT_ARR_T)
+    assert r["P.a"] == [{"x": 0, "y": 0}, {"x": 0, "y": 0}]
+    assert r["P.b"] == [{"x": 5, "y": 0}, {"x": 0, "y": 0}]
+
+
+def test_fb_input_struct_with_array_kept_by_value():
+    src = STRUCT_ARR_T + """
+FUNCTION_BLOCK K
+VAR_INPUT b : Buf; END_VAR
+VAR_OUTPUT first : INT; END_VAR
+first := b.a[1];
+END_FUNCTION_BLOCK
+PROGRAM P
+VAR k : K; src : Buf; before : INT; after : INT; END_VAR
+k(b := src);
+before := k.first;
+src.a[1] := 42;
+k();
+after := k.first;
+END_PROGRAM
+"""
+    r = run(src)
+    assert r["P.before"] == 1 and r["P.after"] == 1
+
+
+def test_function_returning_struct():
+    src = STRUCT_ARR_T + """
+FUNCTION MkPt : Pt2
+VAR_INPUT x : INT; y : INT; END_VAR
+MkPt.x := x;
+MkPt.y := y;
+END_FUNCTION
+PROGRAM P
+VAR p : Pt2; END_VAR
+p := MkPt(3, 4);
+END_PROGRAM
+"""
+    assert run(src)["P.p"] == {"x": 3, "y": 4}
+
+
+def test_function_local_array_reinitialised_each_call():
+    src = """
+FUNCTION Loc : INT
+VAR a : ARRAY[1..2] OF INT := [5, 6]; END_VAR
+a[1] := a[1] + 1;
+Loc := a[1];
+END_FUNCTION
+PROGRAM P
+VAR l : INT; END_VAR
+l := Loc() + Loc();
+END_PROGRAM
+"""
+    assert run(src, 2)["P.l"] == 12
+
+
+def test_nested_fb_instances_keep_state():
+    src = """
+FUNCTION_BLOCK Inner VAR_OUTPUT n : INT; END_VAR n := n + 1; END_FUNCTION_BLOCK
+FUNCTION_BLOCK Outer
+VAR i : Inner; END_VAR
+VAR_OUTPUT n : INT; q : BOOL; END_VAR
+i();
+n := i.n * 10;
+q := n > 15;
+END_FUNCTION_BLOCK
+PROGRAM P
+VAR o : Outer; nb : BOOL := TRUE; END_VAR
+o(NOT q => nb);
+END_PROGRAM
+"""
+    r = run(src, 2)
+    assert r["P.o"] == {"i": {"n": 2}, "n": 20, "q": True}
+    assert r["P.nb"] is False          # NOT q => nb stores the negated output
+
+
+def test_var_in_out_struct_member():
+    src = """
+TYPE Pt2 : STRUCT x : INT; y : INT; END_STRUCT; END_TYPE
+FUNCTION Inc : BOOL VAR_IN_OUT v : INT; END_VAR v := v + 1; Inc := TRUE; END_FUNCTION
+PROGRAM P
+VAR pp : Pt2; END_VAR
+Inc(pp.y);
+END_PROGRAM
+"""
+    assert run(src, 2)["P.pp"] == {"x": 0, "y": 2}
+
+
+INC_FN = """
+FUNCTION Inc : BOOL
+VAR_IN_OUT v : INT; END_VAR
+v := v + 1;
+Inc := TRUE;
+END_FUNCTION
+"""
+
+
+def test_function_with_in_out_in_if_condition():
+    src = INC_FN + "PROGRAM P\nVAR cnt : INT; x : INT; END_VAR\nIF Inc(cnt) THEN x := 1; END_IF;\nEND_PROGRAM\n"
+    r = run(src, 2)
+    assert r["P.cnt"] == 2 and r["P.x"] == 1
+
+
+def test_elsif_condition_only_evaluated_when_reached():
+    src = INC_FN + """
+PROGRAM P
+VAR cnt : INT; x : INT; n : INT; END_VAR
+n := n + 1;
+IF n = 1 THEN
+  x := 1;
+ELSIF Inc(cnt) THEN
+  x := 2;
+END_IF;
+END_PROGRAM
+"""
+    r = run(src, 3)
+    assert r["P.cnt"] == 2 and r["P.x"] == 2
+
+
+def test_function_with_in_out_in_while_condition():
+    src = INC_FN + """
+PROGRAM P
+VAR cnt : INT; x : INT; END_VAR
+WHILE Inc(cnt) AND cnt < 5 DO x := x + 1; END_WHILE;
+END_PROGRAM
+"""
+    r = run(src)
+    assert r["P.cnt"] == 5 and r["P.x"] == 4
+
+
+def test_function_with_in_out_in_until_condition():
+    src = INC_FN + """
+PROGRAM P
+VAR cnt : INT; x : INT; END_VAR
+REPEAT x := x + 1; UNTIL Inc(cnt) AND cnt >= 3 END_REPEAT;
+END_PROGRAM
+"""
+    r = run(src)
+    assert r["P.cnt"] == 3 and r["P.x"] == 3
+
+
+def test_bit_access_on_array_element_and_struct_member():
+    src = """
+TYPE R : STRUCT w : WORD; END_STRUCT; END_TYPE
+PROGRAM P
+VAR a : ARRAY[1..3] OF BYTE; s : R; b : BOOL; c : BOOL; END_VAR
+a[2].3 := TRUE;
+s.w.9 := TRUE;
+b := a[2].3;
+c := s.w.8;
+END_PROGRAM
+"""
+    r = run(src)
+    assert r["P.a"] == [0, 8, 0] and r["P.s"] == {"w": 512} and r["P.b"] is True and r["P.c"] is False
+
+
+def test_bit_index_outside_width_is_error():
+    assert "E0031" in error_codes(prog("b : BYTE; x : BOOL;", "x := b.8;"))
+
+
+def test_case_constant_labels():
+    src = """
+PROGRAM P
+VAR CONSTANT LIM : INT := 5; END_VAR
+VAR x : INT := 5; y : INT; END_VAR
+CASE x OF LIM: y := 1; ELSE y := 2; END_CASE;
+END_PROGRAM
+"""
+    assert run(src)["P.y"] == 1
+
+
+def test_case_overlapping_labels_is_error():
+    assert "E0080" in error_codes(prog("n : INT; x : INT;", "CASE n OF 1..5: x := 1; 3: x := 2; END_CASE;"))
+
+
+def test_real_literal_into_int_is_error():
+    assert "E0021" in error_codes(prog("i : INT;", "i := 1.5;"))
+
+
+def test_real_widened_in_comparison_with_lreal():
+    r = run_p("r : REAL := 3.65; l : LREAL := 3.65; gt : BOOL; eq : BOOL; ll : LREAL := 0.1; leq : BOOL;",
+              "gt := r > l; eq := r = l; leq := ll = 0.1;")
+    # REAL 3.65 is 3.6500000953674316 once widened; LREAL 0.1 equals the binary64 literal
+    assert r["P.gt"] is True and r["P.eq"] is False and r["P.leq"] is True
+
+
+def test_real_operations_are_binary32():
+    # REAL * REAL is a REAL (binary32) value, so a * b is rounded before + c
+    a, b, c = 6.515929698944092, 7.887233734130859, -40.61404037475586
+    assert (f32(a), f32(b), f32(c)) == (a, b, c)
+    r = run_p(f"a : REAL := {a!r}; b : REAL := {b!r}; c : REAL := {c!r}; r1 : REAL; r2 : REAL;",
+              "r1 := a * b + c; r2 := a * b; r2 := r2 + c;")
+    expected = f32(f32(a * b) + c)
+    assert r["P.r2"] == expected
+    assert r["P.r1"] == expected
+
+
+@pytest.mark.parametrize("loop", [
+    "REPEAT x := x + 1; UNTIL FALSE END_REPEAT;",
+    "FOR i := 1 TO 2000000000 DO x := x + 1; END_FOR;",
+    "WHILE x >= 0 DO x := x + 1; IF x > 5 THEN x := 0; CONTINUE; END_IF; END_WHILE;",
+])
+def test_watchdog_stops_other_loops(loop):
+    src = f"PROGRAM P\nVAR x : DINT; i : DINT; END_VAR\n{loop}\nEND_PROGRAM\n"
+    e = build(src, watchdog_s=0.2)
+    try:
+        fault = e.run(1)
+        assert fault is not None and "watchdog" in str(fault).lower()
+    finally:
+        e.close()
+
+
+def test_watchdog_in_fb_loop_and_task_stops():
+    src = """
+FUNCTION_BLOCK Spin
+VAR_OUTPUT n : DINT; END_VAR
+WHILE TRUE DO n := n + 1; END_WHILE;
+END_FUNCTION_BLOCK
+PROGRAM P
+VAR s : Spin; calls : INT; END_VAR
+calls := calls + 1;
+s();
+END_PROGRAM
+"""
+    e = build(src, watchdog_s=0.2)
+    try:
+        fault = e.run(3)
+        assert fault is not None and "watchdog" in str(fault).lower() and fault.scan == 1
+        assert not e.scan(10_000_000)
+        assert e.tag("P.calls").get() == 1
+    finally:
+        e.close()

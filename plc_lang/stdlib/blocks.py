@@ -52,9 +52,6 @@ class _Timer:
         self.m_in__ = False
         self.start__ = 0
 
-    def state__(self):
-        return {"IN": self.IN, "PT": self.PT, "Q": self.Q, "ET": self.ET}
-
 
 class TON(_Timer):
     """On-delay: Q rises once IN has been TRUE for PT; IN FALSE resets."""
@@ -140,9 +137,6 @@ class R_TRIG:
         self.Q = clk and not self.m__
         self.m__ = clk
 
-    def state__(self):
-        return {"CLK": self.CLK, "Q": self.Q}
-
 
 class F_TRIG:
     """Falling edge. Q is TRUE only after CLK has been seen TRUE, so a first
@@ -160,9 +154,6 @@ class F_TRIG:
         self.Q = (not clk) and self.m__
         self.m__ = clk
 
-    def state__(self):
-        return {"CLK": self.CLK, "Q": self.Q}
-
 
 class SR:
     """Set-dominant bistable."""
@@ -176,9 +167,6 @@ class SR:
     def body__(self):
         self.Q1 = self.S1 or (not self.R and self.Q1)
 
-    def state__(self):
-        return {"S1": self.S1, "R": self.R, "Q1": self.Q1}
-
 
 class RS:
     """Reset-dominant bistable."""
@@ -191,9 +179,6 @@ class RS:
 
     def body__(self):
         self.Q1 = not self.R1 and (self.S or self.Q1)
-
-    def state__(self):
-        return {"S": self.S, "R1": self.R1, "Q1": self.Q1}
 
 
 class CTU:
@@ -216,9 +201,6 @@ class CTU:
         self.m__ = cu
         self.Q = self.CV >= self.PV
 
-    def state__(self):
-        return {"CU": self.CU, "R": self.R, "PV": self.PV, "Q": self.Q, "CV": self.CV}
-
 
 class CTD:
     __slots__ = ("CD", "LD", "PV", "Q", "CV", "m__")
@@ -239,9 +221,6 @@ class CTD:
             self.CV -= 1
         self.m__ = cd
         self.Q = self.CV <= 0
-
-    def state__(self):
-        return {"CD": self.CD, "LD": self.LD, "PV": self.PV, "Q": self.Q, "CV": self.CV}
 
 
 class CTUD:
@@ -274,10 +253,6 @@ class CTUD:
         self.md__ = cd
         self.QU = self.CV >= self.PV
         self.QD = self.CV <= 0
-
-    def state__(self):
-        return {"CU": self.CU, "CD": self.CD, "R": self.R, "LD": self.LD, "PV": self.PV,
-                "QU": self.QU, "QD": self.QD, "CV": self.CV}
 
 
 CLASSES = {"TON": TON, "TOF": TOF, "TP": TP, "R_TRIG": R_TRIG, "F_TRIG": F_TRIG, "SR": SR,
