@@ -573,7 +573,7 @@ class ExprChecker:
         if isinstance(ls, EnumType) or isinstance(rs, EnumType):
             if ls == rs:
                 return ls
-            self.sink.error("E0020", e.span, f"cannot compare {ls} with {rs}")
+            self.sink.error("E0022", e.span, f"cannot compare {ls} with {rs}")
             return None
         if isinstance(ls, BoolType) and isinstance(rs, BoolType):
             return BOOL
@@ -582,7 +582,7 @@ class ExprChecker:
         if isinstance(ls, (TimeType, DateType)) or isinstance(rs, (TimeType, DateType)):
             if ls == rs:
                 return ls
-            self.sink.error("E0020", e.span, f"cannot compare {ls} with {rs}")
+            self.sink.error("E0022", e.span, f"cannot compare {ls} with {rs}")
             return None
         if (isinstance(ls, (IntType, LiteralIntType, RealType, LiteralRealType)) and
                 isinstance(rs, (IntType, LiteralIntType, RealType, LiteralRealType))):
@@ -596,7 +596,7 @@ class ExprChecker:
             if ct is None:
                 self.sink.error("E0021", e.span, f"comparing {ls} with {rs} needs an explicit conversion")
             return ct
-        self.sink.error("E0020", e.span, f"cannot compare {ls} with {rs}")
+        self.sink.error("E0022", e.span, f"cannot compare {ls} with {rs}")
         return None
 
     # ------------------------------------------------------------ assignability

@@ -923,7 +923,8 @@ class _PouGen:
                     checked = f"({src} if {lo} <= {src} <= {hi} else oob__({src}, {site}))"
                 else:
                     t = self.new_tmp()
-                    checked = f"(({t} := {src}) if {lo} <= {t} <= {hi} else oob__({t}, {site}))"
+                    # the test runs before either branch, so it binds the temp
+                    checked = f"({t} if {lo} <= ({t} := {src}) <= {hi} else oob__({t}, {site}))"
             term = checked if lo == 0 else f"{checked} - {lo}"
             if st != 1:
                 term = f"({term}) * {st}"

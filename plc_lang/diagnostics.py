@@ -54,9 +54,11 @@ class DiagnosticSink:
 
 
 def render_short(d: Diagnostic) -> str:
+    """One line per diagnostic (editors and CI parse it); notes go inline."""
     s = f"{d.span.file}:{d.span.line}:{d.span.col}: {d.severity}[{d.code}]: {d.message}"
     for n in d.notes:
-        s += f"\n    note: {n}"
+        if n:
+            s += f" (note: {n})"
     return s
 
 
@@ -65,18 +67,22 @@ def render_rich(d: Diagnostic, sources: dict[str, SourceFile]) -> str:
     src = sources.get(d.span.file)
     lines = [head]
     if src is not None:
-        text = src.line(d.span.line).rstrip("\n").expandtabs(4)
+        raw = src.line(d.span.line).rstrip("\n")
+        text = raw.expandtabs(4)
         if text.strip():
             num = str(d.span.line)
             pad = " " * len(num)
+            # columns count characters; tabs widen on screen, so measure the expanded prefix
+            start = len(raw[:d.span.col - 1].expandtabs(4))
             width = 1
             if d.span.end_line == d.span.line and d.span.end_col > d.span.col:
-                width = d.span.end_col - d.span.col
+                width = len(raw[:d.span.end_col - 1].expandtabs(4)) - start
             lines.append(f" {pad} |")
             lines.append(f" {num} | {text}")
-            lines.append(f" {pad} | {' ' * (d.span.col - 1)}{'^' * width}")
+            lines.append(f" {pad} | {' ' * start}{'^' * max(1, width)}")
     for n in d.notes:
-        lines.append(f"  = note: {n}")
+        if n:
+            lines.append(f"  = note: {n}")
     return "\n".join(lines)
 
 

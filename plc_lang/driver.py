@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass, field
 
 from . import ast as A
@@ -42,6 +43,23 @@ def read_sources(paths: list[str]) -> list[SourceFile]:
 
 
 def check_project(sources: list[SourceFile]) -> CompileResult:
+    # Passes recurse once per nesting level of an expression; CPython 3.11
+    # runs Python-to-Python calls without C stack, so a higher limit is safe.
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, RECURSION_LIMIT))
+    try:
+        return _check_project(sources)
+    except RecursionError:
+        # an expression nested thousands deep: the checker recurses per level
+        return _too_deep(sources)
+    finally:
+        sys.setrecursionlimit(old)
+
+
+RECURSION_LIMIT = 12000
+
+
+def _check_project(sources: list[SourceFile]) -> CompileResult:
     sink = DiagnosticSink()
     srcmap = {s.path: s for s in sources}
     # 1. parse
@@ -72,11 +90,7 @@ def check_project(sources: list[SourceFile]) -> CompileResult:
 
 
 def compile_project(sources: list[SourceFile]) -> CompileResult:
-    try:
-        result = check_project(sources)
-    except RecursionError:
-        # an expression nested thousands deep: the checker recurses per level
-        return _too_deep(sources)
+    result = check_project(sources)
     if result.ok:
         from .codegen import Unsupported, generate
         try:
@@ -109,26 +123,27 @@ def _check_recursion(p: CheckedProject, sink: DiagnosticSink) -> None:
             call = p.calls.get(s) if isinstance(s, A.CallStmt) else None
             if call is not None and call.kind == "function" and call.pou is not None:
                 edges[k].add(call.pou.key)
-    state: dict[str, int] = {}
+    state: dict[str, int] = {}          # 1 on the DFS stack, 2 done
+    reported: set[frozenset] = set()
 
-    def visit(k: str, stack: list[str]) -> bool:
+    def visit(k: str, stack: list[str]) -> None:
         state[k] = 1
         stack.append(k)
-        for n in edges.get(k, ()):
+        for n in sorted(edges.get(k, ())):
             if state.get(n) == 1:
-                cyc = stack[stack.index(n):] + [n]
-                info = p.pous[n]
-                sink.error("E0060", info.decl.span, "recursion: " + " -> ".join(p.pous[c].name for c in cyc))
-                return True
-            if state.get(n) is None and visit(n, stack):
-                return True
+                cyc = stack[stack.index(n):]
+                if frozenset(cyc) not in reported:        # each cycle once
+                    reported.add(frozenset(cyc))
+                    sink.error("E0060", p.pous[n].decl.span,
+                               "recursion: " + " -> ".join(p.pous[c].name for c in cyc + [n]))
+            elif state.get(n) is None:
+                visit(n, stack)
         stack.pop()
         state[k] = 2
-        return False
 
     for k in edges:
-        if state.get(k) is None and visit(k, []):
-            return    # one cycle reported; the rest of the graph is moot
+        if state.get(k) is None:
+            visit(k, [])
 
 
 def _too_deep(sources: list[SourceFile]) -> CompileResult:

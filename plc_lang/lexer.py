@@ -62,6 +62,12 @@ _DECL_CLOSE = {"END_VAR", "END_TYPE", "END_CONFIGURATION"}
 _LABEL_NEXT = {"COLON", "COMMA", "RANGE_DOTS", "HASH"}
 
 
+# The tokens of the file being parsed, for error messages that need the
+# token before the unexpected one (lark's stack holds reduced nodes instead).
+_LEXER_TOKENS: list[list] = [[]]
+_ACTIVE: list = [None, None]      # the lexer state being parsed, and its token stream
+
+
 class LexError(Exception):
     def __init__(self, message: str, line: int, col: int):
         super().__init__(message)
@@ -87,15 +93,13 @@ class STLexer(Lexer):
     __future_interface__ = 1
 
     def lex(self, lexer_state, parser_state):
-        key = id(lexer_state)
-        if self._stream_key != key:
+        # Hold the state object itself (not its id, which Python reuses once
+        # the previous parse's state is freed) to know a resume from a new parse.
+        if _ACTIVE[0] is not lexer_state:
             text = lexer_state.text
-            self._stream = self.tokens(text.text if hasattr(text, "text") else text)
-            self._stream_key = key
-        return self._stream
-
-    _stream_key = None
-    _stream = None
+            _ACTIVE[0] = lexer_state
+            _ACTIVE[1] = self.tokens(text.text if hasattr(text, "text") else text)
+        return _ACTIVE[1]
 
     def tokens(self, text: str):
         kw_type = self.kw_type
@@ -159,4 +163,5 @@ class STLexer(Lexer):
             elif kind in _DECL_CLOSE:
                 in_decl = max(0, in_decl - 1)
             prev = kind
+        _LEXER_TOKENS[0] = toks
         return iter(toks)

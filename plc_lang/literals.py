@@ -38,7 +38,7 @@ def parse_duration_ns(body: str) -> int:
     """`1h2m3s4ms` -> nanoseconds. Also used for CLI durations like `100ms`."""
     s = body.replace("_", "")
     sign = 1
-    if s[:1] in "+-":
+    if s and s[0] in "+-":
         sign = -1 if s[0] == "-" else 1
         s = s[1:]
     if not s:

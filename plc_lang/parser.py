@@ -15,7 +15,7 @@ from . import ast as A
 from .diagnostics import DiagnosticSink
 from .literals import (LiteralError, parse_date_literal, parse_dt_literal, parse_int, parse_real,
                        parse_string, parse_time_literal, parse_tod_literal)
-from .lexer import KEYWORDS, LexError, STLexer
+from .lexer import _LEXER_TOKENS, KEYWORDS, LexError, STLexer
 from .source import CommentError, Pragma, SourceFile, Span, strip_comments
 
 
@@ -451,6 +451,25 @@ _OPENERS = {
     "CONFIGURATION": "END_CONFIGURATION", "RESOURCE": "END_RESOURCE",
 }
 
+_NEXT_KEYWORDS = {"IF": ("THEN",), "ELSIF": ("THEN",), "WHILE": ("DO",), "FOR": ("TO", "DO"),
+                  "CASE": ("OF",), "REPEAT": ("UNTIL",)}
+
+
+def _previous_token(tok: Token) -> Token | None:
+    """The token before `tok` in the file being parsed (the lexer keeps them)."""
+    toks = _LEXER_TOKENS[0]
+    if not toks or tok.start_pos is None:
+        return None
+    lo, hi = 0, len(toks)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if toks[mid].start_pos < tok.start_pos:
+            lo = mid + 1
+        else:
+            hi = mid
+    return toks[lo - 1] if lo > 0 else None
+
+
 _TERMINAL_WORDS = {
     "NAME": "a name", "LABEL_NAME": "a name", "INTEGER": "a number", "BASED_INT": "a number",
     "REAL_NUM": "a number", "TYPED_LIT": "a literal", "TIME_LIT": "a time literal",
@@ -497,14 +516,22 @@ def _syntax_message(e: UnexpectedToken) -> tuple[str, Token | None]:
         if closer in expected and tok.type.startswith("END_") or (closer in expected and tok.type == "$END"):
             return (f"expected {closer} to close the {str(innermost).upper()} on line {innermost.line}, "
                     f"found {_found(tok)}", None)
-    prev = None
-    for v in reversed(stack):
-        if isinstance(v, Token):
-            prev = v
-            break
+        # the keyword a construct needs next: IF ... THEN, WHILE ... DO, REPEAT ... UNTIL
+        after = stack[stack.index(innermost) + 1:]
+        for kw in _NEXT_KEYWORDS.get(innermost.type, ()):
+            if kw in expected and not any(isinstance(v, Token) and v.type == kw for v in after):
+                what = "condition" if innermost.type in ("IF", "ELSIF", "WHILE") else "header"
+                if innermost.type == "REPEAT":
+                    return (f"expected UNTIL <condition> END_REPEAT to close the REPEAT on line {innermost.line}, "
+                            f"found {_found(tok)}", None)
+                return (f"expected {kw} after the {str(innermost).upper()} {what} on line {innermost.line}, "
+                        f"found {_found(tok)}", None)
+    prev = _previous_token(tok)
     if "SEMI" in expected and prev is not None and tok.type != "$END" and (
             tok.line > (prev.end_line or prev.line) or tok.type in _KEYWORD_TYPES):
         return (f"expected ';' after '{prev}'", prev)
+    if {"NAME", "INTEGER", "LPAR"} <= expected:
+        return (f"expected an expression, found {_found(tok)}", None)
     names = sorted({_display(t) for t in expected if not t.startswith("__ANON")} |
                    {_display(t) for t in expected if t.startswith("__ANON")})
     if len(names) > 8:

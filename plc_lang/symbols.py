@@ -236,8 +236,10 @@ class Symbols:
                             init=g.init if g.constant else None, span=d.span, pyname=g.pyname)
             table[k] = v
             return v
-        if kind == "FUNCTION" and d.section in ("VAR_OUTPUT",):
-            pass
+        if d.section == "VAR_GLOBAL" and info is not None:
+            self.sink.error("E0091", d.span, f"VAR_GLOBAL inside a {kind.lower().replace('_', ' ')} is not supported: "
+                            "declare globals at the top level or in the CONFIGURATION, and use VAR_EXTERNAL here")
+            return None
         if d.section == "VAR_IN_OUT" and d.init is not None:
             self.sink.error("E0020", d.span, "a VAR_IN_OUT cannot have an initial value: it refers to the caller's variable")
         t = self.resolve(d.type, scope)

@@ -95,7 +95,7 @@ def cmd_sim(a) -> int:
     try:
         engine = Engine(result.program, program_name=a.program, interval_ns=interval, watchdog_s=watchdog_s)
     except EngineError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(f"[{e.code}] {e}" if e.code else str(e)) from None
     try:
         for item in a.set or ():
             if "=" not in item:

@@ -24,7 +24,12 @@ from .watchdog import Watchdog
 
 
 class EngineError(Exception):
-    """Configuration problems found when the engine is built (not ST faults)."""
+    """Configuration problems found when the engine is built (not ST faults).
+    `code` is a diagnostic code when one applies (E0092: nothing to run)."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -109,11 +114,11 @@ class Engine:
             pou = p.pous.get(program_name.upper())
             if pou is None or pou.kind != "PROGRAM":
                 names = ", ".join(v.name for v in progs) or "none"
-                raise EngineError(f"'{program_name}' is not a PROGRAM (programs: {names})")
+                raise EngineError(f"'{program_name}' is not a PROGRAM (programs: {names})", "E0092")
         elif len(progs) == 1:
             pou = progs[0]
         elif not progs:
-            raise EngineError("there is no PROGRAM to run")
+            raise EngineError("there is no PROGRAM to run", "E0092")
         else:
             raise EngineError("several PROGRAMs and no CONFIGURATION: choose one with --program "
                               f"({', '.join(v.name for v in progs)})")
