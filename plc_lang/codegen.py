@@ -66,12 +66,17 @@ class CompiledProgram:
             span = sites[site][0]
             raise rt_support.WatchdogExpired("watchdog: the scan ran too long (stopped in a loop)", str(span))
 
+        def range_fault__(value, site):
+            span, lo, hi = sites[site]
+            raise rt_support.PlcFault(f"value {value} is outside the subrange {lo}..{hi}", str(span))
+
         def mux_error__(k, n, site):
             raise rt_support.PlcFault(f"MUX selector {k} is outside 0..{n - 1}", str(sites[site][0]))
 
         ns["oob__"] = oob__
         ns["wd_expired__"] = wd_expired__
         ns["mux_error__"] = mux_error__
+        ns["range_fault__"] = range_fault__
         ns["wd__"] = [False]
         exec(self.code, ns)
         return ns
@@ -629,11 +634,14 @@ class _PouGen:
             if ts.bits == 32 and not (v.clean and isinstance(vs, RealType) and vs.bits == 32):
                 return _f32_src(v.src)
             return v.src
+        if isinstance(tt, SubrangeType):
+            # a subrange is checked on every store: out of range is a fault
+            site = self.g.site(value.span, tt.lo, tt.hi)
+            t = self.new_tmp()
+            return f"({t} if {tt.lo} <= ({t} := {v.src}) <= {tt.hi} else range_fault__({t}, {site}))"
         if isinstance(ts, IntType):
             if not v.clean and not _fits(v.rng, ts):
                 return wrap_src(v.src, ts)
-            return v.src
-        if isinstance(tt, SubrangeType):
             return v.src
         if isinstance(ts, StringType):
             if isinstance(vs, StringType) and vs.length <= ts.length:
@@ -1010,6 +1018,9 @@ class _PouGen:
         if op in ("=", "<>", "<", ">", "<=", ">="):
             pyop = {"=": "==", "<>": "!="}.get(op, op)
             return Code(f"({self.observe(a, ot)} {pyop} {self.observe(b, ot)})")
+        lt_, rt_ = strip_subrange(p.expr_types[e.left]), strip_subrange(p.expr_types[e.right])
+        if isinstance(lt_, DateType):
+            return Code(_date_arith(op, a.src, b.src, lt_, rt_), True)
         if isinstance(ot, TimeType) or isinstance(ot, DateType) or isinstance(rt, TimeType):
             if op == "/":
                 return Code(f"trunc_div__({a.src}, {b.src})", True)
@@ -1214,6 +1225,17 @@ def _continues(stmts) -> bool:
             if any(_continues(b.body) for b in s.branches) or _continues(s.else_body or ()):
                 return True
     return False
+
+
+def _date_arith(op: str, a: str, b: str, lt: DateType, rt) -> str:
+    """DATE and DT count seconds, TOD milliseconds, TIME ms, LTIME ns."""
+    if isinstance(rt, DateType):            # difference of two points in time: a TIME
+        return f"(({a} - {b}) * 1000)" if lt.name != "TIME_OF_DAY" else f"({a} - {b})"
+    unit = rt.unit_ns if isinstance(rt, TimeType) else 1_000_000
+    if lt.name == "TIME_OF_DAY":            # wraps at midnight
+        d = f"trunc_div__({b}, {1_000_000 // unit})" if unit < 1_000_000 else f"({b} * {unit // 1_000_000})"
+        return f"(({a} {op} {d}) % 86400000)"
+    return f"({a} {op} trunc_div__({b}, {1_000_000_000 // unit}))"
 
 
 def _simple_src(src: str) -> bool:

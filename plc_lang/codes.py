@@ -128,8 +128,9 @@ Fix:   a[1] := 1.0;
 Array and subrange bounds must be constant integers with low <= high, and
 their size must be reasonable.
 
-Bad:   VAR a : ARRAY[n..10] OF INT; END_VAR     (* n is a variable *)
-Fix:   VAR CONSTANT n : INT := 1; END_VAR  VAR a : ARRAY[n..10] OF INT; END_VAR
+Bad:   VAR a : ARRAY[10..1] OF INT; END_VAR     (* low above high *)
+Fix:   VAR a : ARRAY[1..10] OF INT; END_VAR
+(A bound that is not constant at all is E0033.)
 """),
     "E0033": _c("not a constant expression", """
 Something that must be known at compile time (an initial value, an array
