@@ -120,6 +120,109 @@ def cmd_sim(a) -> int:
         engine.close()
 
 
+def cmd_run(a) -> int:
+    import signal
+    import threading
+    import time as _time
+    from runtime.live import LiveRuntime, StartError
+    from runtime.site import SiteError, load_site
+    duration = _parse_duration_ns(a.duration, "--duration") / 1e9 if a.duration else None
+    try:
+        site = load_site(a.site)
+    except SiteError as e:
+        print("\n".join(e.problems), file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        rt = LiveRuntime(site, cold=a.cold, record_dir=a.record)
+    except StartError as e:
+        print(f"gridplc run: cannot start:\n{e}", file=sys.stderr)
+        return EXIT_USAGE
+    stop = threading.Event()
+    reason = ["stopped after --duration"]
+
+    def on_signal(signum, frame):
+        reason[0] = f"signal {signal.Signals(signum).name}"
+        stop.set()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    rt.start()
+    print(f"gridplc run: {site.name} up; control on {rt.control.host}:{rt.control.port}; "
+          f"event log {site.event_log_path}", file=sys.stderr)
+    t_end = None if duration is None else _time.monotonic() + duration
+    tty = sys.stdout.isatty()
+    try:
+        while not stop.is_set():
+            wait = site.status_period_s if t_end is None else min(site.status_period_s, max(0.0, t_end - _time.monotonic()))
+            stop.wait(wait)
+            if rt.control.stop_requested.is_set():
+                reason[0] = "stop requested over the control socket"
+                break
+            if rt.scheduler.error is not None:
+                reason[0] = f"scan thread died: {rt.scheduler.error!r}"
+                break
+            if not a.quiet:
+                line = rt.status_line()
+                print(("\r" + line + "\x1b[K") if tty else line, end="" if tty else "\n", flush=True)
+            if t_end is not None and _time.monotonic() >= t_end:
+                break
+    finally:
+        rt.stop(reason[0])
+    if tty and not a.quiet:
+        print()
+    print(f"gridplc run: stopped ({reason[0]}): {rt.status_line()}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_ctl(a) -> int:
+    from runtime.control import ControlError, request
+    from runtime.site import SiteError, load_site
+    try:
+        site = load_site(a.site)
+    except SiteError as e:
+        print("\n".join(e.problems), file=sys.stderr)
+        return EXIT_USAGE
+    req: dict = {"op": a.op, "who": a.user}
+    args = list(a.args)
+    need = {"read": ["path"], "write": ["path", "value"], "force": ["path", "value"], "release": ["path"],
+            "reset": ["task"], "status": [], "stop": []}[a.op]
+    if len(args) != len(need):
+        raise UsageError(f"ctl {a.op} takes {' '.join(n.upper() for n in need) or 'no arguments'}")
+    req.update(zip(need, args))
+    if a.op == "reset":
+        req["mode"] = "cold" if a.cold else "warm"
+    try:
+        reply = request(site.control_file, req)
+    except ControlError as e:
+        print(f"gridplc ctl: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if not reply.get("ok"):
+        print(f"gridplc ctl {a.op}: refused: {reply.get('error')}", file=sys.stderr)
+        return EXIT_ERRORS
+    print(json.dumps(reply["result"], indent=2))
+    return EXIT_OK
+
+
+def cmd_replay(a) -> int:
+    from runtime.journal import JournalError, replay
+    try:
+        r = replay(a.dir)
+    except JournalError as e:
+        print(f"gridplc replay: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if r.ok:
+        print(f"replay: {r.scans} scans, outputs bit-identical to the recording")
+        return EXIT_OK
+    print(f"replay: outputs diverge at {r.divergence}")
+    return EXIT_ERRORS
+
+
+def cmd_log(a) -> int:
+    from runtime.log_cli import cmd_log_show, cmd_log_verify
+    if a.action == "verify":
+        return cmd_log_verify(a.file)
+    return cmd_log_show(a.file, kinds=a.kind, since=a.since, until=a.until, as_json=a.json)
+
+
 def cmd_explain(a) -> int:
     from plc_lang.codes import CODES
     code = a.code.upper()
@@ -157,6 +260,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compact", action="store_true", help="with --json: one line")
     p.add_argument("--watchdog", default="1s", help="wall time one scan may take (default 1s)")
     p.set_defaults(fn=cmd_sim)
+
+    p = sub.add_parser("run", help="run a site live (see runtime/site.py for the file format)")
+    p.add_argument("site", help="the site file, e.g. site.toml")
+    p.add_argument("--cold", action="store_true", help="cold start: ignore RETAIN values (PERSISTENT ones stay)")
+    p.add_argument("--record", metavar="DIR", help="journal every scan's inputs, writes and outputs for replay")
+    p.add_argument("--duration", help="stop after this long, e.g. 30s")
+    p.add_argument("-q", "--quiet", action="store_true", help="no status line")
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("ctl", help="talk to a running instance: status, read, write, force, release, reset, stop")
+    p.add_argument("site")
+    p.add_argument("op", choices=("status", "read", "write", "force", "release", "reset", "stop"))
+    p.add_argument("args", nargs="*")
+    p.add_argument("--cold", action="store_true", help="with reset: cold restart of the task")
+    p.add_argument("--user", default=os.environ.get("USER", "ctl"), help="who, for the event log")
+    p.set_defaults(fn=cmd_ctl)
+
+    p = sub.add_parser("replay", help="re-run a recording offline and compare every output")
+    p.add_argument("dir")
+    p.set_defaults(fn=cmd_replay)
+
+    p = sub.add_parser("log", help="the event log: verify its hash chain, or show records")
+    p.add_argument("action", choices=("verify", "show"))
+    p.add_argument("file")
+    p.add_argument("--kind", action="append", help="only these kinds (repeatable, or comma-separated)")
+    p.add_argument("--since", help="ISO wall time or latched time like 10s")
+    p.add_argument("--until", help="ISO wall time or latched time like 10s")
+    p.add_argument("--json", action="store_true", help="raw JSON lines")
+    p.set_defaults(fn=cmd_log)
 
     p = sub.add_parser("explain", help="explain a diagnostic code, e.g. E0021")
     p.add_argument("code")

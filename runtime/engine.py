@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -54,6 +55,23 @@ class Task:
     instances: list = field(default_factory=list)     # (name, object)
     faulted: Fault | None = None
     scans: int = 0
+    watchdog_s: float = 1.0
+    exec_last_ns: int = 0
+    exec_min_ns: int = 0
+    exec_max_ns: int = 0
+    exec_total_ns: int = 0
+
+
+@dataclass
+class Output:
+    """A program variable the field sees; its safe value goes out on a fault."""
+    path: str
+    tag: tags.Tag
+    safe: object
+    task: Task
+
+
+WRITE_QUEUE_LEN_MAX = 1024
 
 
 @dataclass
@@ -79,6 +97,19 @@ class Engine:
         self.watchdog_s = watchdog_s
         self._wd = Watchdog(self.ns["wd__"], watchdog_s)
         self._build_tasks(program_name, interval_ns)
+        for t in self.tasks:
+            t.watchdog_s = watchdog_s
+        # process images and the external write path (see scan())
+        self.inputs: dict[str, tags.Tag] = {}
+        self.outputs: dict[str, Output] = {}
+        self.input_image: dict[str, object] = {}
+        self.output_image: dict[str, object] = {}
+        self.forced: dict[str, object] = {}
+        self._forced_tags: dict[str, tags.Tag] = {}
+        self._writes: list[tuple[str, object, str]] = []
+        self._write_lock = threading.Lock()
+        self.last_applied: list[tuple[str, object, str]] = []
+        self.events = _no_events          # (kind, data) -> None; the live runtime logs them
 
     # ------------------------------------------------------------ set-up
     def _build_tasks(self, program_name: str | None, interval_ns: int | None) -> None:
@@ -140,36 +171,190 @@ class Engine:
         return [t for t in self.tasks if now_ns % t.interval_ns == 0]
 
     def scan(self, now_ns: int, due: list[Task] | None = None) -> list[Fault]:
-        """One scan at latched time now_ns. Returns the faults raised in it."""
+        """One scan at latched time now_ns: latch inputs, apply queued writes
+        and forces, run the due tasks in priority order, publish outputs.
+        Returns the faults raised in it."""
         self.scan_count += 1
         ctx = self.ctx
         ctx.now_ns = now_ns
         ctx.now_ms = now_ns // 1_000_000
+        if self.inputs:
+            for path, value in self.input_image.items():
+                tag = self.inputs.get(path)
+                if tag is not None and path not in self.forced:
+                    tag.set(value)
+        if self._writes:
+            with self._write_lock:
+                applied, self._writes = self._writes, []
+            for path, value, who in applied:
+                self.tag(path).set(value)
+            self.last_applied = applied
+        elif self.last_applied:
+            self.last_applied = []
+        if self.forced:
+            self._apply_forces()
         new_faults = []
+        perf = time.perf_counter_ns
         for task in (self.due(now_ns) if due is None else due):
             if task.faulted is not None:
                 continue
             task.scans += 1
             wd = self._wd
-            wd.arm()
-            t0 = time.perf_counter()
+            wd.arm(task.watchdog_s)
+            t0 = perf()
             try:
                 for _name, obj in task.instances:
                     obj.body__()
             except BaseException as exc:  # noqa: BLE001 - every ST fault must be contained
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                     raise
-                f = self._fault(task, exc, now_ns)
-                new_faults.append(f)
+                new_faults.append(self._fault(task, exc, now_ns))
             finally:
                 wd.disarm()
-            if task.faulted is None and time.perf_counter() - t0 > self.watchdog_s:
-                f = Fault(task.name, f"watchdog: the scan took longer than {self.watchdog_s:g} s",
+            dt = perf() - t0
+            task.exec_last_ns = dt
+            task.exec_total_ns += dt
+            if dt > task.exec_max_ns:
+                task.exec_max_ns = dt
+            if dt < task.exec_min_ns or task.scans == 1:
+                task.exec_min_ns = dt
+            if task.faulted is None and dt > task.watchdog_s * 1e9:
+                f = Fault(task.name, f"watchdog: the scan took {dt / 1e6:.1f} ms, more than {task.watchdog_s * 1e3:g} ms",
                           None, self.scan_count, now_ns)
-                task.faulted = f
-                self.faults.append(f)
+                self._stop_task(task, f)
                 new_faults.append(f)
+        if self.forced:
+            self._apply_forces()
+        if self.outputs:
+            img = self.output_image
+            for path, out in self.outputs.items():
+                img[path] = out.safe if out.task.faulted is not None else out.tag.get()
         return new_faults
+
+    def _apply_forces(self) -> None:
+        for path, value in self.forced.items():
+            self._forced_tags[path].set(value)
+
+    # ------------------------------------------------------------ the external write path
+    def declare_input(self, path: str) -> None:
+        t = self.tag(path)
+        if not _scalar(t.type):
+            raise tags.TagError(f"input '{path}' is {t.type}; bind its elements one by one")
+        self.inputs[path] = t
+
+    def declare_output(self, path: str, safe_text: str | None = None) -> None:
+        t = self.tag(path)
+        if not _scalar(t.type):
+            raise tags.TagError(f"output '{path}' is {t.type}; bind its elements one by one")
+        safe = tags.parse_value(safe_text, t.type) if safe_text is not None else t.get()
+        self.outputs[path] = Output(path, t, safe, self._task_of(path))
+        self.output_image[path] = t.get()
+
+    def _task_of(self, path: str) -> Task:
+        inst = path.split(".", 1)[0].strip().upper()
+        for task in self.tasks:
+            if any(name.upper() == inst for name, _ in task.instances):
+                return task
+        raise tags.TagError(f"'{path}' belongs to no task")
+
+    def queue_write(self, path: str, value_text: str, who: str) -> tuple[object, object]:
+        """Validate now, apply at the start of the next scan, in arrival order.
+        Returns (old value, new value). Raises TagError when refused."""
+        t = self.tag(path)
+        if not _scalar(t.type):
+            raise tags.TagError(f"'{path}' is {t.type}; write its elements one by one")
+        if path in self.inputs:
+            raise tags.TagError(f"'{path}' is an input bound to the field; force it instead")
+        value = tags.parse_value(value_text, t.type)
+        with self._write_lock:
+            if len(self._writes) >= WRITE_QUEUE_LEN_MAX:
+                raise tags.TagError(f"write queue full ({WRITE_QUEUE_LEN_MAX} pending)")
+            self._writes.append((path, value, who))
+        old = t.get()
+        self.events("write", {"path": path, "old": tags.to_json_value(old, t.type),
+                              "new": tags.to_json_value(value, t.type), "who": who})
+        return old, value
+
+    def force(self, path: str, value_text: str, who: str) -> object:
+        t = self.tag(path)
+        if not _scalar(t.type):
+            raise tags.TagError(f"'{path}' is {t.type}; force its elements one by one")
+        value = tags.parse_value(value_text, t.type)
+        self.forced[path] = value
+        self._forced_tags[path] = t
+        self.events("force", {"path": path, "value": tags.to_json_value(value, t.type), "who": who})
+        return value
+
+    def release(self, path: str, who: str) -> None:
+        if path not in self.forced:
+            raise tags.TagError(f"'{path}' is not forced")
+        del self.forced[path]
+        del self._forced_tags[path]
+        self.events("release", {"path": path, "who": who})
+
+    # ------------------------------------------------------------ faults and restarts
+    def _stop_task(self, task: Task, f: Fault) -> None:
+        task.faulted = f
+        self.faults.append(f)
+        for out in self.outputs.values():
+            if out.task is task:
+                self.output_image[out.path] = out.safe
+        self.events("fault", {"task": task.name, "what": f.what, "where": f.where, "scan": f.scan})
+
+    def reset_task(self, name: str, mode: str, who: str, retained: dict | None = None) -> None:
+        """Restart a task: its program instances are built afresh; a warm
+        restart restores their RETAIN and PERSISTENT values, a cold one only
+        PERSISTENT ones (CODESYS)."""
+        task = self.task(name)
+        if mode not in ("warm", "cold"):
+            raise tags.TagError(f"reset mode must be warm or cold, not '{mode}'")
+        keep = self.retained(task, persistent_only=(mode == "cold")) if retained is None else retained
+        fresh = []
+        for inst_name, _old in task.instances:
+            inst = self.instances[inst_name.upper()]
+            inst.obj = self._new(inst.pou)
+            fresh.append((inst_name, inst.obj))
+        task.instances = fresh
+        self.restore(keep)
+        self._rebind()
+        task.faulted = None
+        self.events("reset", {"task": task.name, "mode": mode, "who": who})
+
+    def task(self, name: str) -> Task:
+        for t in self.tasks:
+            if t.name.upper() == name.upper():
+                return t
+        raise tags.TagError(f"no task '{name}' (tasks: {', '.join(t.name for t in self.tasks)})")
+
+    def _rebind(self) -> None:
+        """Re-resolve tags after program objects were replaced."""
+        self.inputs = {p: self.tag(p) for p in self.inputs}
+        for p, out in self.outputs.items():
+            out.tag = self.tag(p)
+        self._forced_tags = {p: self.tag(p) for p in self.forced}
+
+    # ------------------------------------------------------------ retain
+    def retained_paths(self, task: Task | None = None, persistent_only: bool = False) -> dict[str, object]:
+        """path -> type of every RETAIN/PERSISTENT variable (in FB instances too)."""
+        out: dict[str, object] = {}
+        names = {n.upper() for n, _ in task.instances} if task is not None else None
+        for key, inst in self.instances.items():
+            if names is not None and key not in names:
+                continue
+            _collect_retained(inst.name, inst.pou, out, persistent_only, False)
+        return out
+
+    def retained(self, task: Task | None = None, persistent_only: bool = False) -> dict[str, tuple[str, object]]:
+        """path -> (type signature, JSON value) of the retained variables now."""
+        out = {}
+        for path, t in self.retained_paths(task, persistent_only).items():
+            out[path] = (str(t), tags.to_json_value(self.tag(path).get(), t))
+        return out
+
+    def restore(self, entries: dict[str, tuple[str, object]]) -> None:
+        for path, (_sig, value) in entries.items():
+            tag = self.tag(path)
+            tags.assign_json(tag, value)
 
     def _fault(self, task: Task, exc: BaseException, now_ns: int) -> Fault:
         where = getattr(exc, "where", None) if isinstance(exc, PlcFault) else None
@@ -190,8 +375,7 @@ class Engine:
         if where is None:
             where = self._locate(exc)
         f = Fault(task.name, what, where, self.scan_count, now_ns)
-        task.faulted = f
-        self.faults.append(f)
+        self._stop_task(task, f)
         return f
 
     def _locate(self, exc: BaseException) -> str | None:
@@ -241,6 +425,30 @@ class Engine:
             if faults:
                 return faults[0]
         return None
+
+
+def _no_events(kind: str, data: dict) -> None:
+    pass
+
+
+def _collect_retained(prefix: str, pou: PouInfo, out: dict, persistent_only: bool, all_vars: bool) -> None:
+    """IEC: a RETAIN variable is kept whole; an FB instance declared RETAIN
+    keeps all its variables; an FB type may declare its own RETAIN block."""
+    from plc_lang.types import ArrayType
+    for v in pou.vars.values():
+        if v.section in ("VAR_TEMP", "VAR_EXTERNAL", "VAR_IN_OUT", "RESULT"):
+            continue
+        wanted = v.persistent if persistent_only else (v.retain or v.persistent)
+        if all_vars or wanted:
+            out[f"{prefix}.{v.name}"] = v.type
+            continue
+        t = v.type
+        if isinstance(t, FBType) and not t.pou.std:
+            _collect_retained(f"{prefix}.{v.name}", t.pou, out, persistent_only, False)
+        elif isinstance(t, ArrayType) and isinstance(t.elem, FBType) and not t.elem.pou.std and len(t.dims) == 1:
+            lo, hi = t.dims[0]
+            for i in range(lo, hi + 1):
+                _collect_retained(f"{prefix}.{v.name}[{i}]", t.elem.pou, out, persistent_only, False)
 
 
 def _scalar(t) -> bool:

@@ -195,3 +195,60 @@ def coerce_for_store(v, t: Type):
     if isinstance(ts, RealType) and ts.bits == 32:
         return f32(float(v))
     return v
+
+
+def from_json_value(v, t: Type):
+    """The inverse of to_json_value for a scalar (retain files, journals)."""
+    ts = strip_subrange(t)
+    if isinstance(ts, BoolType):
+        return bool(v)
+    if isinstance(ts, IntType):
+        return wrap(int(v), ts.bits, ts.signed)
+    if isinstance(ts, RealType):
+        x = float(v)
+        return f32(x) if ts.bits == 32 else x
+    if isinstance(ts, TimeType):
+        return int(v) if ts.unit_ns == 1_000_000 else round(float(v) * 1_000_000 / ts.unit_ns)
+    if isinstance(ts, EnumType):
+        k = str(v).upper()
+        if k not in ts.members:
+            raise TagError(f"'{v}' is not a value of {ts.name}")
+        return ts.members[k]
+    if isinstance(ts, StringType):
+        return str(v)[:ts.length]
+    if isinstance(ts, DateType):
+        return int(v)
+    raise TagError(f"cannot restore a value of type {t}")
+
+
+def assign_json(tag: Tag, value) -> None:
+    """Store a JSON value (as to_json_value made it) into the tag, in place."""
+    _assign(tag.holder, tag.key, tag.type, value)
+
+
+def _assign(holder, key, t: Type, value) -> None:
+    ts = strip_subrange(t)
+    if isinstance(ts, ArrayType):
+        cur = holder[key] if isinstance(key, int) else getattr(holder, key)
+        flat = value
+        for _ in ts.dims[1:]:
+            flat = [x for row in flat for x in row]
+        if len(flat) != len(cur):
+            raise TagError(f"{len(flat)} values for {ts}")
+        for i, x in enumerate(flat):
+            _assign(cur, i, ts.elem, x)
+        return
+    if isinstance(ts, (StructType, FBType)):
+        obj = holder[key] if isinstance(key, int) else getattr(holder, key)
+        table = member_table(ts)
+        for name, x in value.items():
+            ent = table.get(name.upper())
+            if ent is None:
+                raise TagError(f"{ts} has no member '{name}'")
+            _assign(obj, ent[0], ent[1], x)
+        return
+    v = from_json_value(value, t)
+    if isinstance(key, int):
+        holder[key] = v
+    else:
+        setattr(holder, key, v)

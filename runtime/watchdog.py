@@ -17,15 +17,16 @@ class Watchdog:
         self.flag = flag
         self.timeout_s = timeout_s
         self._deadline = None
-        self._lock = threading.Lock()
+        self._gen = 0
         self._wake = threading.Event()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="gridplc-watchdog", daemon=True)
         self._thread.start()
 
-    def arm(self) -> None:
+    def arm(self, timeout_s: float | None = None) -> None:
         self.flag[0] = False
-        self._deadline = time.perf_counter() + self.timeout_s
+        self._gen += 1
+        self._deadline = time.perf_counter() + (self.timeout_s if timeout_s is None else timeout_s)
 
     def disarm(self) -> None:
         self._deadline = None
@@ -40,6 +41,7 @@ class Watchdog:
         period = max(0.001, min(0.05, self.timeout_s / 10))
         while not self._stop:
             self._wake.wait(period)
-            d = self._deadline
-            if d is not None and time.perf_counter() > d:
+            gen, d = self._gen, self._deadline
+            # raise the flag only for the scan that armed this deadline
+            if d is not None and time.perf_counter() > d and gen == self._gen:
                 self.flag[0] = True

@@ -1,0 +1,215 @@
+"""The live runtime: the engine on a real clock, with retain, event log,
+journal and the control API (one place for reads, writes, forces, resets).
+
+Threads: the scan thread (Scheduler) runs Engine.scan; the control server
+thread and, later, the I/O and OPC UA loops only stage data. Engine state is
+read and mutated under `self.lock`, which the scan holds while it runs, so a
+reader never sees half a scan.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+from plc_lang.driver import compile_project, read_sources
+from plc_lang.diagnostics import render
+
+from . import tags
+from .engine import Engine, EngineError
+from .eventlog import AsyncEventLog
+from .journal import JournalWriter
+from .retain import RetainEntry, RetainError, RetainStore, RetainWriter, match_declarations
+from .scheduler import Scheduler
+from .site import SiteConfig, SiteError, check_against_program
+
+RUNTIME_VERSION = "gridplc 0.1.0"
+
+
+class StartError(Exception):
+    """The site cannot start; the message says why (file, key, what)."""
+
+
+class LiveRuntime:
+    def __init__(self, site: SiteConfig, *, cold: bool = False, record_dir: str | None = None, clock=None,
+                 user: str = "runtime"):
+        self.site = site
+        self.lock = threading.RLock()
+        self.sources = read_sources(site.sources)
+        result = compile_project(self.sources)
+        if not result.ok:
+            raise StartError(render([d for d in result.diagnostics if d.is_error], result.sources, "short"))
+        self.program = result.program
+        try:
+            self.engine = Engine(result.program, program_name=site.program, interval_ns=site.interval_ns,
+                                 watchdog_s=site.watchdog_s)
+        except EngineError as e:
+            raise StartError(f"{site.path}: {e}") from None
+        try:
+            check_against_program(site, self.engine)
+        except SiteError as e:
+            self.engine.close()
+            raise StartError(str(e)) from None
+        os.makedirs(site.state_dir, exist_ok=True)
+        self.log = AsyncEventLog(site.event_log_path)
+        self.engine.events = self._event
+        self.retain_store = RetainStore(site.retain_path)
+        self.restored: dict = {}
+        self.mode = "cold" if cold else "warm"
+        try:
+            self._restore(cold)
+        except RetainError as e:
+            self.log.append("start_refused", {"reason": str(e)})
+            self.log.close()
+            self.engine.close()
+            raise StartError(str(e)) from None
+        self.retain_writer = RetainWriter(self.retain_store, site.retain_period_s)
+        self._retain_due_ns = 0
+        self.journal = None
+        if record_dir is not None:
+            safe = {p: tags.to_json_value(o.safe, o.tag.type) for p, o in self.engine.outputs.items()}
+            self.journal = JournalWriter(record_dir, self.engine, self.sources, program=site.program,
+                                         interval_ns=site.interval_ns, restored=self.restored, safe=safe)
+        self.scheduler = Scheduler(self.engine.tasks, self._tick, clock=clock, on_overrun=self._overrun)
+        self.stats = self.scheduler.stats
+        self.started_wall = time.time()
+        self.log.append("start", {"site": site.name, "version": RUNTIME_VERSION,
+                                  "program_sha256": self.program.project.source_hash,
+                                  "sources": [s.path for s in self.sources], "mode": self.mode,
+                                  "tasks": {t.name: {"interval_ms": t.interval_ns / 1e6, "priority": t.priority,
+                                                     "watchdog_ms": t.watchdog_s * 1e3} for t in self.engine.tasks},
+                                  "record": record_dir})
+        self.control = None
+        self.user = user
+
+    # ------------------------------------------------------------ start / stop
+    def _restore(self, cold: bool) -> None:
+        declared = {p: str(t) for p, t in self.engine.retained_paths().items()}
+        persistent = {p for p in self.engine.retained_paths(persistent_only=True)}
+        loaded = self.retain_store.load()
+        if loaded is None:
+            return
+        entries, report = match_declarations(loaded.entries, declared)
+        if cold:
+            entries = {p: e for p, e in entries.items() if p in persistent}
+        restored = {p: (e.type, e.value) for p, e in entries.items()}
+        try:
+            self.engine.restore(restored)
+        except tags.TagError as e:
+            raise RetainError(f"retain file {self.site.retain_path}: {e}; start cold (gridplc run --cold) to discard it") \
+                from None
+        self.restored = restored
+        self.log.append("retain", {"restored": len(restored), "mode": "cold" if cold else "warm",
+                                   "report": report, "from_scan": loaded.scan})
+
+    def start(self, *, control: bool = True) -> None:
+        if control:
+            from .control import ControlServer
+            self.control = ControlServer(self, self.site.control_host, self.site.control_port)
+            self.control.start()
+        self.scheduler.start()
+
+    def stop(self, reason: str = "stop requested") -> None:
+        self.scheduler.stop()
+        with self.lock:
+            try:
+                self.retain_writer.offer(self._retained_entries(), program_hash=self.program.project.source_hash,
+                                         scan=self.engine.scan_count)
+                self.retain_writer.close()
+                retain_ok = True
+            except RetainError as e:
+                retain_ok = False
+                print(f"gridplc: final retain write failed: {e}", file=sys.stderr)
+            if self.journal is not None:
+                self.journal.close()
+            self.log.append("stop", {"reason": reason, "scans": self.engine.scan_count, "retain_written": retain_ok,
+                                     "tasks": self.status()["tasks"]},
+                            scan=self.engine.scan_count, t_ns=self.engine.ctx.now_ns)
+        if self.control is not None:
+            self.control.stop()
+        self.log.close()
+        self.engine.close()
+
+    # ------------------------------------------------------------ the scan thread
+    def _tick(self, now_ns: int, due) -> None:
+        with self.lock:
+            self.engine.scan(now_ns, due)
+            if self.journal is not None:
+                self.journal.record(due)
+            if now_ns >= self._retain_due_ns:
+                # a snapshot is a few dict entries per retained variable; the writer thread does the disk
+                self._retain_due_ns = now_ns + int(self.site.retain_period_s * 1e9)
+                entries = self._retained_entries()
+                if entries:
+                    self.retain_writer.offer(entries, program_hash=self.program.project.source_hash,
+                                             scan=self.engine.scan_count)
+
+    def _retained_entries(self) -> dict:
+        return {p: RetainEntry(sig, v) for p, (sig, v) in self.engine.retained().items()}
+
+    def _overrun(self, task, missed: int) -> None:
+        self.log.append("overrun", {"task": task.name, "missed_ticks": missed,
+                                    "exec_ms": task.exec_last_ns / 1e6, "interval_ms": task.interval_ns / 1e6},
+                        scan=self.engine.scan_count, t_ns=self.engine.ctx.now_ns)
+
+    def _event(self, kind: str, data: dict) -> None:
+        self.log.append(kind, data, scan=self.engine.scan_count, t_ns=self.engine.ctx.now_ns)
+
+    # ------------------------------------------------------------ the control API
+    def read(self, path: str) -> dict:
+        with self.lock:
+            t = self.engine.tag(path)
+            return {"path": path, "type": str(t.type), "value": tags.to_json_value(t.get(), t.type),
+                    "forced": path in self.engine.forced}
+
+    def write(self, path: str, value: str, who: str) -> dict:
+        old, new = self.engine.queue_write(path, value, who)
+        t = self.engine.tag(path)
+        return {"path": path, "old": tags.to_json_value(old, t.type), "new": tags.to_json_value(new, t.type),
+                "applied": "at the start of the next scan"}
+
+    def force(self, path: str, value: str, who: str) -> dict:
+        with self.lock:
+            v = self.engine.force(path, value, who)
+            return {"path": path, "forced": tags.to_json_value(v, self.engine.tag(path).type)}
+
+    def release(self, path: str, who: str) -> dict:
+        with self.lock:
+            self.engine.release(path, who)
+            return {"path": path, "forced": False}
+
+    def reset(self, task: str, mode: str, who: str) -> dict:
+        with self.lock:
+            t = self.engine.task(task)
+            was = str(t.faulted) if t.faulted else None
+            self.engine.reset_task(task, mode, who)
+            return {"task": t.name, "mode": mode, "was_faulted": was}
+
+    def status(self) -> dict:
+        with self.lock:
+            out = {}
+            for t in self.engine.tasks:
+                st = self.stats[t.name]
+                out[t.name] = {
+                    "scans": t.scans, "interval_ms": t.interval_ns / 1e6,
+                    "exec_last_ms": t.exec_last_ns / 1e6, "exec_max_ms": t.exec_max_ns / 1e6,
+                    "exec_min_ms": t.exec_min_ns / 1e6,
+                    "exec_mean_ms": (t.exec_total_ns / t.scans / 1e6) if t.scans else 0.0,
+                    "jitter_p50_ms": st.percentile_ns(0.50) / 1e6, "jitter_p99_ms": st.percentile_ns(0.99) / 1e6,
+                    "jitter_max_ms": st.jitter_max_ns / 1e6, "overruns": st.overruns,
+                    "fault": str(t.faulted) if t.faulted else None,
+                }
+            return {"site": self.site.name, "scan": self.engine.scan_count, "tasks": out,
+                    "forced": {p: tags.to_json_value(v, self.engine.tag(p).type) for p, v in self.engine.forced.items()},
+                    "program_sha256": self.program.project.source_hash, "version": RUNTIME_VERSION}
+
+    def status_line(self) -> str:
+        st = self.status()
+        parts = []
+        for name, t in st["tasks"].items():
+            flag = " FAULT" if t["fault"] else ""
+            parts.append(f"{name}: {t['scans']} scans, {t['exec_last_ms']:.2f}/{t['exec_max_ms']:.2f} ms, "
+                         f"jitter p99 {t['jitter_p99_ms']:.2f} ms, {t['overruns']} overruns{flag}")
+        forced = f" | {len(st['forced'])} forced" if st["forced"] else ""
+        return " | ".join(parts) + forced
