@@ -110,6 +110,7 @@ class Engine:
         self._write_lock = threading.Lock()
         self.last_applied: list[tuple[str, object, str]] = []
         self.events = _no_events          # (kind, data) -> None; the live runtime logs them
+        self._retain_tags = None
 
     # ------------------------------------------------------------ set-up
     def _build_tasks(self, program_name: str | None, interval_ns: int | None) -> None:
@@ -332,6 +333,7 @@ class Engine:
         for p, out in self.outputs.items():
             out.tag = self.tag(p)
         self._forced_tags = {p: self.tag(p) for p in self.forced}
+        self._retain_tags = None
 
     # ------------------------------------------------------------ retain
     def retained_paths(self, task: Task | None = None, persistent_only: bool = False) -> dict[str, object]:
@@ -346,6 +348,11 @@ class Engine:
 
     def retained(self, task: Task | None = None, persistent_only: bool = False) -> dict[str, tuple[str, object]]:
         """path -> (type signature, JSON value) of the retained variables now."""
+        if task is None and not persistent_only:
+            if self._retain_tags is None:      # resolved once; a reset rebinds
+                self._retain_tags = [(p, str(t), t, self.tag(p)) for p, t in self.retained_paths().items()]
+            tj = tags.to_json_value
+            return {p: (sig, tj(tag.get(), t)) for p, sig, t, tag in self._retain_tags}
         out = {}
         for path, t in self.retained_paths(task, persistent_only).items():
             out[path] = (str(t), tags.to_json_value(self.tag(path).get(), t))

@@ -25,6 +25,7 @@ from .scheduler import Scheduler
 from .site import SiteConfig, SiteError, check_against_program
 
 RUNTIME_VERSION = "gridplc 0.1.0"
+SWITCH_INTERVAL_S = 0.0005
 
 
 class StartError(Exception):
@@ -87,7 +88,14 @@ class LiveRuntime:
     def _restore(self, cold: bool) -> None:
         declared = {p: str(t) for p, t in self.engine.retained_paths().items()}
         persistent = {p for p in self.engine.retained_paths(persistent_only=True)}
-        loaded = self.retain_store.load()
+        try:
+            loaded = self.retain_store.load()
+        except RetainError as e:
+            if not cold:
+                raise
+            # told to start cold: the damaged file is set aside, never loaded
+            self.log.append("retain", {"restored": 0, "mode": "cold", "discarded": str(e)})
+            return
         if loaded is None:
             return
         entries, report = match_declarations(loaded.entries, declared)
@@ -104,6 +112,9 @@ class LiveRuntime:
                                    "report": report, "from_scan": loaded.scan})
 
     def start(self, *, control: bool = True) -> None:
+        # Another Python thread holding the GIL delays the scan by up to the
+        # switch interval (5 ms by default; bench/runtime_bench.py --thread-load).
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         if control:
             from .control import ControlServer
             self.control = ControlServer(self, self.site.control_host, self.site.control_port)
