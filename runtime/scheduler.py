@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 JITTER_SAMPLES_MAX = 100_000
+SPIN_NS = 200_000
 
 
 class MonotonicClock:
@@ -28,13 +29,14 @@ class MonotonicClock:
 
     def sleep_until(self, deadline_ns: int, stop: threading.Event) -> None:
         # Event.wait sleeps in the kernel and wakes within ~0.1 ms here; the
-        # last stretch is a short spin that releases the GIL each turn.
+        # last SPIN_NS is a spin that releases the GIL each turn (it costs at
+        # most SPIN_NS of CPU per tick).
         while True:
             left = deadline_ns - time.monotonic_ns()
             if left <= 0 or stop.is_set():
                 return
-            if left > 1_500_000:
-                stop.wait((left - 1_000_000) / 1e9)
+            if left > SPIN_NS:
+                stop.wait((left - SPIN_NS) / 1e9)
             else:
                 time.sleep(0)
 
