@@ -82,7 +82,83 @@ def cmd_compile(a) -> int:
     return EXIT_OK
 
 
+def cmd_scenarios(a) -> int:
+    from runtime.scenario import ScenarioError, load_scenario, run_scenario
+    from runtime.trace import write_csv, write_vcd
+    trace_tags = [t.strip() for t in (a.trace or "").split(",") if t.strip()]
+    results = []
+    problems = []
+    for path in a.files:
+        try:
+            sc = load_scenario(path)
+            r = run_scenario(sc, trace_tags=trace_tags)
+        except ScenarioError as e:
+            problems.extend(e.problems)
+            continue
+        results.append(r)
+        _print_result(r)
+        if trace_tags and r.trace is not None:
+            base = os.path.join(a.trace_dir or os.path.dirname(os.path.abspath(path)),
+                                os.path.splitext(os.path.basename(path))[0])
+            os.makedirs(os.path.dirname(base), exist_ok=True)
+            eng_types = r.trace_types
+            write_csv(base + ".csv", r.trace_tags, r.trace)
+            write_vcd(base + ".vcd", r.trace_tags, eng_types, r.trace)
+            print(f"  trace: {base}.csv, {base}.vcd")
+    for p in problems:
+        print(p, file=sys.stderr)
+    if a.junit:
+        _write_junit(a.junit, results, problems)
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed + len(problems)} failed")
+    if problems:
+        return EXIT_USAGE if not results else EXIT_ERRORS
+    return EXIT_ERRORS if failed else EXIT_OK
+
+
+def _print_result(r) -> None:
+    sc = r.scenario
+    print(f"{'PASS' if r.passed else 'FAIL'} {sc.name} ({os.path.basename(sc.path)}, {r.scans} scans, "
+          f"{sc.duration_ns / 1e9:g} s simulated)")
+    for x in r.expects:
+        if x.ok:
+            print(f"  ok   {x.describe()}")
+        else:
+            where = f"first failed at scan {x.fail_scan} (t={x.fail_t_ns / 1e9:.3f} s)" if x.fail_scan else \
+                (f"t={x.fail_t_ns / 1e9:.3f} s" if x.fail_t_ns is not None else "")
+            vals = ", ".join(f"{k} = {json.dumps(v)}" for k, v in x.fail_values.items())
+            print(f"  FAIL {x.describe()}: {where}{': ' + vals if vals else ''}")
+    if r.fault is not None:
+        print(f"  FAIL the program faulted: {r.fault}")
+
+
+def _write_junit(path: str, results, problems) -> None:
+    from xml.sax.saxutils import quoteattr
+    cases = []
+    for r in results:
+        for x in r.expects:
+            name = quoteattr(x.describe())
+            if x.ok:
+                cases.append(f'  <testcase classname={quoteattr(r.scenario.name)} name={name}/>')
+            else:
+                msg = quoteattr(f"failed at t={(x.fail_t_ns or 0) / 1e9:.3f}s: {json.dumps(x.fail_values)}")
+                cases.append(f'  <testcase classname={quoteattr(r.scenario.name)} name={name}>'
+                             f'<failure message={msg}/></testcase>')
+        if r.fault is not None:
+            cases.append(f'  <testcase classname={quoteattr(r.scenario.name)} name="no runtime fault">'
+                         f'<failure message={quoteattr(str(r.fault))}/></testcase>')
+    for p in problems:
+        cases.append(f'  <testcase classname="scenario files" name={quoteattr(p.split(":")[0])}>'
+                     f'<error message={quoteattr(p)}/></testcase>')
+    fails = sum("<failure" in c or "<error" in c for c in cases)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="gridplc scenarios" tests="{len(cases)}" '
+                f'failures="{fails}">\n' + "\n".join(cases) + "\n</testsuite>\n")
+
+
 def cmd_sim(a) -> int:
+    if a.scenario:
+        return cmd_scenarios(a)
     from runtime.engine import Engine, EngineError
     from runtime.tags import TagError
     interval = _parse_duration_ns(a.interval, "--interval") if a.interval else None
@@ -259,6 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print every instance variable as one JSON object")
     p.add_argument("--compact", action="store_true", help="with --json: one line")
     p.add_argument("--watchdog", default="1s", help="wall time one scan may take (default 1s)")
+    p.add_argument("--scenario", action="store_true",
+                   help="the files are scenario files (TOML): run each and check its expectations")
+    p.add_argument("--junit", metavar="FILE", help="with --scenario: a JUnit XML report for CI")
+    p.add_argument("--trace", metavar="TAGS", help="with --scenario: comma-separated tags to trace every scan")
+    p.add_argument("--trace-dir", metavar="DIR", help="where traces go (default: beside the scenario)")
     p.set_defaults(fn=cmd_sim)
 
     p = sub.add_parser("run", help="run a site live (see runtime/site.py for the file format)")
