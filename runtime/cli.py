@@ -82,21 +82,55 @@ def cmd_compile(a) -> int:
     return EXIT_OK
 
 
-def cmd_scenarios(a) -> int:
+def _run_one(path: str, trace_tags: list[str]):
     from runtime.scenario import ScenarioError, load_scenario, run_scenario
+    try:
+        r = run_scenario(load_scenario(path), trace_tags=trace_tags)
+    except ScenarioError as e:
+        return None, e.problems
+    for x in r.expects:            # compiled closures stay here: the result crosses processes
+        x.expr = x.cond = None
+    return r, None
+
+
+def cmd_scenarios(a) -> int:
     from runtime.trace import write_csv, write_vcd
-    trace_tags = [t.strip() for t in (a.trace or "").split(",") if t.strip()]
+    # --trace "a,b;c" : tags, with ';' separating the plot's panels
+    groups = [[t.strip() for t in g.split(",") if t.strip()] for g in (a.trace or "").split(";")]
+    groups = [g for g in groups if g]
+    trace_tags = [t for g in groups for t in g]
+    if a.plot and not trace_tags:
+        raise UsageError("--plot needs --trace TAGS to know what to draw")
     results = []
     problems = []
-    for path in a.files:
-        try:
-            sc = load_scenario(path)
-            r = run_scenario(sc, trace_tags=trace_tags)
-        except ScenarioError as e:
-            problems.extend(e.problems)
+    jobs = max(1, min(a.jobs or os.cpu_count() or 1, len(a.files)))
+    if jobs > 1:
+        # scenarios are independent: run them in processes, report in file order
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(jobs) as pool:
+            futures = [pool.submit(_run_one, f, trace_tags) for f in a.files]
+            outcomes = []
+            for i, fu in enumerate(futures):
+                outcomes.append(fu.result())
+                if sys.stderr.isatty():
+                    print(f"\r[{'#' * (i + 1)}{'.' * (len(futures) - i - 1)}] {i + 1}/{len(futures)}",
+                          end="", file=sys.stderr, flush=True)
+            if sys.stderr.isatty():
+                print(file=sys.stderr)
+    else:
+        outcomes = [_run_one(f, trace_tags) for f in a.files]
+    for path, (r, errs) in zip(a.files, outcomes):
+        if errs:
+            problems.extend(errs)
             continue
         results.append(r)
         _print_result(r)
+        if a.plot:
+            from runtime.plot import plot_result
+            target = a.plot if len(a.files) == 1 else \
+                f"{os.path.splitext(a.plot)[0]}-{os.path.splitext(os.path.basename(path))[0]}.png"
+            plot_result(r, target, groups)
+            print(f"  plot: {target}")
         if trace_tags and r.trace is not None:
             base = os.path.join(a.trace_dir or os.path.dirname(os.path.abspath(path)),
                                 os.path.splitext(os.path.basename(path))[0])
@@ -340,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--junit", metavar="FILE", help="with --scenario: a JUnit XML report for CI")
     p.add_argument("--trace", metavar="TAGS", help="with --scenario: comma-separated tags to trace every scan")
     p.add_argument("--trace-dir", metavar="DIR", help="where traces go (default: beside the scenario)")
+    p.add_argument("--plot", metavar="FILE.png", help="with --scenario and --trace: a trend chart (';' in --trace "
+                   "separates panels; BOOL tags are shaded spans)")
+    p.add_argument("--jobs", type=int, help="with --scenario: scenario files run in this many processes "
+                   "(default: one per core)")
     p.set_defaults(fn=cmd_sim)
 
     p = sub.add_parser("run", help="run a site live (see runtime/site.py for the file format)")

@@ -144,3 +144,17 @@ def test_cli_report_exit_codes_junit_and_identical_reruns(tmp_path):
     assert (tmp_path / "tr" / "overtemp.csv").read_bytes() == csv1
     assert (tmp_path / "tr" / "overtemp.vcd").read_bytes() == vcd1
     assert b"$var real 64" in vcd1 and b"$var wire 1" in vcd1
+
+
+def test_plot_and_parallel_runs_report_in_file_order(tmp_path):
+    other = _write(tmp_path, 'duration = "3s"\n[[expect]]\nnever = "Main.trip"\n')
+    png = tmp_path / "trend.png"
+    r = _cli(str(other), str(SC / "overtemp.toml"), "--jobs", "2", "--trace", "Main.tMax;Main.trip",
+             "--plot", str(png), "--trace-dir", str(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith(("PASS", "FAIL"))]
+    assert lines[0].startswith("PASS t ") and lines[1].startswith("PASS over-temperature")
+    for stem in ("s", "overtemp"):
+        data = (tmp_path / f"trend-{stem}.png").read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    assert r.stdout.strip().endswith("2 passed, 0 failed")
