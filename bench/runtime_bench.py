@@ -70,6 +70,9 @@ def jitter(scans: int, load: bool, thread_load: bool = False) -> None:
     if tburn:
         tburn.start()
     sched = Scheduler(eng.tasks, tick)
+    import gc
+    gc.collect()
+    gc.freeze()          # as LiveRuntime.start does
     sched.start()
     done.wait()
     sched.stop()
