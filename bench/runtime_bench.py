@@ -50,9 +50,9 @@ def _burn_thread(stop):
             x += 1
 
 
-def jitter(scans: int, load: bool, thread_load: bool = False) -> None:
+def jitter(scans: int, load: bool, thread_load: bool = False, rt: int | None = None) -> None:
     text = open(SITE_PROTECT).read().replace("T#100ms", "T#10ms")
-    eng = _engine(text, "site_protect.st", watchdog_s=5.0)
+    eng = _engine(text, "site_protect.st", watchdog_s=5.0, realtime_priority=rt)
     done = threading.Event()
     count = [0]
 
@@ -69,7 +69,7 @@ def jitter(scans: int, load: bool, thread_load: bool = False) -> None:
     tburn = threading.Thread(target=_burn_thread, args=(tstop,), daemon=True) if thread_load else None
     if tburn:
         tburn.start()
-    sched = Scheduler(eng.tasks, tick)
+    sched = Scheduler(eng.tasks, tick, realtime_priority=rt)
     import gc
     gc.collect()
     gc.freeze()          # as LiveRuntime.start does
@@ -83,11 +83,12 @@ def jitter(scans: int, load: bool, thread_load: bool = False) -> None:
         tstop.set()
         tburn.join()
     st = sched.stats[eng.tasks[0].name]
+    mode = f" [{sched.realtime}]" if rt is not None else ""
     t = eng.tasks[0]
     print(f"site_protect at 10 ms, {scans} scans{' with a CPU-bound process beside it' if load else ''}{' with a CPU-bound Python thread in the same process (switch interval ' + format(sys.getswitchinterval() * 1e3, 'g') + ' ms)' if thread_load else ''}{'' if load or thread_load else ', idle'}: "
           f"start jitter p50 {st.percentile_ns(0.5) / 1e3:.0f} us, p99 {st.percentile_ns(0.99) / 1e3:.0f} us, "
           f"max {st.jitter_max_ns / 1e3:.0f} us; overruns {st.overruns}; "
-          f"scan exec mean {t.exec_total_ns / t.scans / 1e3:.0f} us, max {t.exec_max_ns / 1e3:.0f} us")
+          f"scan exec mean {t.exec_total_ns / t.scans / 1e3:.0f} us, max {t.exec_max_ns / 1e3:.0f} us{mode}")
     eng.close()
 
 
@@ -152,6 +153,7 @@ def main() -> None:
     ap.add_argument("--thread-load", action="store_true",
                     help="also run with a CPU-bound thread in the process (the GIL's worst case)")
     ap.add_argument("--skip-jitter", action="store_true")
+    ap.add_argument("--realtime", type=int, metavar="PRIO", help="also run with the scan thread at SCHED_FIFO PRIO")
     a = ap.parse_args()
     overhead(20000)
     retain_cost()
@@ -159,6 +161,10 @@ def main() -> None:
         jitter(a.scans, False)
         if a.load:
             jitter(a.scans, True)
+        if a.realtime:
+            jitter(a.scans, False, rt=a.realtime)
+            if a.load:
+                jitter(a.scans, True, rt=a.realtime)
         if a.thread_load:
             old = sys.getswitchinterval()
             jitter(a.scans, False, thread_load=True)

@@ -742,7 +742,7 @@ class ExprChecker:
                     ok = False
                     continue
                 self.check_lvalue(value, scope)
-                if not _is_err(vt) and strip_subrange(vt) != strip_subrange(par.type) and not (
+                if not _is_err(vt) and vt != par.type and not (
                         isinstance(vt, ArrayType) and widens_to(vt, par.type)):
                     self.sink.error("E0020", value.span, f"VAR_IN_OUT '{par.name}' is {par.type}; the variable is {vt}")
                     ok = False

@@ -558,8 +558,10 @@ class _PouGen:
             o.line("break")
         elif isinstance(s, A.Continue):
             top = self.loop_stack[-1] if self.loop_stack else None
-            if isinstance(top, tuple) and top[1] is not None:
+            if isinstance(top, tuple) and top[0] == "repeat" and top[1] is not None:
                 o.line(f"{top[1]} = False")
+            elif isinstance(top, tuple) and top[0] == "for-step":
+                o.line(top[1])
             o.line("continue")
         elif isinstance(s, A.Return):
             o.line("return" if self.info.kind != "FUNCTION" else "return " + self._result_name())
@@ -584,16 +586,7 @@ class _PouGen:
             tgt = self.lvalue_read(target)
             o.line(self.g.copy_stmt(tgt, v.src, tt))
             return
-        v = self.store_value(value, tt)
-        if isinstance(target, A.BitAccess):
-            base_t = strip_subrange(self.p.expr_types[target.base])
-            cur = self.expr(target.base)
-            newv = f"setbit__({cur.src}, {target.bit}, {v})"
-            if isinstance(base_t, IntType) and base_t.signed:
-                newv = wrap_src(newv, base_t)
-            self.assign_src(target.base, newv)
-            return
-        self.assign_src(target, v)
+        self.assign_src(target, self.store_value(value, tt))
         del ts
 
     def assign_src(self, target, src: str) -> None:
@@ -608,7 +601,11 @@ class _PouGen:
             idx = self.index_src(target)
             o.line(f"{base.src}[{idx}] = {src}")
         elif isinstance(target, A.BitAccess):
-            self.assign(target, A.BoolLit(bool(src), None, target.span))
+            base_t = strip_subrange(self.p.expr_types[target.base])
+            newv = f"setbit__({self.expr(target.base).src}, {target.bit}, {src})"
+            if isinstance(base_t, IntType) and base_t.signed:
+                newv = wrap_src(newv, base_t)
+            self.assign_src(target.base, newv)
         else:  # pragma: no cover
             raise AssertionError(target)
 
@@ -619,10 +616,14 @@ class _PouGen:
         """The Python source of `value` converted for a store into type tt."""
         c = self.p.consts.get(value, _MISSING)
         vt = self.p.expr_types[value]
-        ts = strip_subrange(tt)
         if c is not _MISSING:
             return _lit(self.g_const(c, vt, tt))
-        v = self.expr(value)
+        return self.coerce(self.expr(value), vt, tt, value.span)
+
+    def coerce(self, v: Code, vt: Type, tt: Type, span) -> str:
+        """v (of type vt) as a store into tt needs it: wrapped, rounded,
+        range-checked, truncated. Every store site comes through here."""
+        ts = strip_subrange(tt)
         vs = strip_subrange(vt)
         if isinstance(ts, RealType):
             if isinstance(vs, IntType):
@@ -636,7 +637,9 @@ class _PouGen:
             return v.src
         if isinstance(tt, SubrangeType):
             # a subrange is checked on every store: out of range is a fault
-            site = self.g.site(value.span, tt.lo, tt.hi)
+            if v.rng is not None and (v.clean or _fits(v.rng, tt.base)) and tt.lo <= v.rng[0] and v.rng[1] <= tt.hi:
+                return v.src
+            site = self.g.site(span, tt.lo, tt.hi)
             t = self.new_tmp()
             return f"({t} if {tt.lo} <= ({t} := {v.src}) <= {tt.hi} else range_fault__({t}, {site}))"
         if isinstance(ts, IntType):
@@ -702,22 +705,13 @@ class _PouGen:
             src = f"{ref}.{par.pyname}"
             tt = self.p.expr_types[target]
             if neg:
-                src = f"not {src}"
+                src = f"(not {src})"
             elif not _is_scalar(par.type):
                 o.line(self.g.copy_stmt(self.lvalue_read(target), src, par.type))
                 continue
-            elif _needs_conversion(par.type, tt):
-                src = self._convert_src(src, par.type, tt)
+            else:
+                src = self.coerce(Code(src, True, False, _int_bounds(par.type)), par.type, tt, target.span)
             self.assign_src(target, src)
-
-    def _convert_src(self, src, st, tt):
-        ts = strip_subrange(tt)
-        ss = strip_subrange(st)
-        if isinstance(ts, RealType) and not isinstance(ss, RealType):
-            return f"float({src})"
-        if isinstance(ts, TimeType) and isinstance(ss, TimeType):
-            return self.time_convert(src, ss, ts)
-        return src
 
     def call_expr(self, e: A.Call) -> Code:
         info: CallInfo = self.p.calls[e]
@@ -746,8 +740,10 @@ class _PouGen:
             if v.section == "VAR_OUTPUT":
                 for par, target, neg in info.outputs:
                     if par is v:
-                        src = f"(not {box}[{i}])" if neg else f"{box}[{i}]"
-                        parts.append(self._inline_store(target, self._convert_src(src, par.type, self.p.expr_types[target])))
+                        src = f"(not {box}[{i}])" if neg else self.coerce(
+                            Code(f"{box}[{i}]", True, False, _int_bounds(par.type)), par.type,
+                            self.p.expr_types[target], target.span)
+                        parts.append(self._inline_store(target, src))
             else:
                 val = bound.get(v.key)
                 if val is not None:
@@ -860,10 +856,11 @@ class _PouGen:
         o.line(f"while ({vname} <= {t_end}) if {t_step} > 0 else ({vname} >= {t_end}):")
         o.indent += 1
         o.line(f"if wd__[0]: wd_expired__({self.g.site(s.span)})")
-        self.loop_stack.append("for")
+        step_line = f"{vname} = {wrap_src(f'{vname} + {t_step}', var.type)}"
+        self.loop_stack.append(("for-step", step_line))     # CONTINUE steps before it loops
         self.block(s.body)
         self.loop_stack.pop()
-        o.line(f"{vname} = {wrap_src(f'{vname} + {t_step}', var.type)}")
+        o.line(step_line)
         o.indent -= 1
 
     def for_ranges_push(self, key, rng):
@@ -1124,10 +1121,12 @@ class _PouGen:
             bits = rt.bits
             mask = (1 << bits) - 1
             x = f"({srcs[0]} & {mask})" if rt.signed else srcs[0]
+            n = self.new_tmp()
+            # a count outside 0..bits-1 shifts everything out (no huge integers)
             if k == "SHL":
-                src = f"(({x} << {srcs[1]}) & {mask})"
+                src = f"((({x} << {n}) & {mask}) if 0 <= ({n} := {srcs[1]}) < {bits} else 0)"
             elif k == "SHR":
-                src = f"({x} >> {srcs[1]})"
+                src = f"(({x} >> {n}) if 0 <= ({n} := {srcs[1]}) < {bits} else 0)"
             else:
                 src = f"{k.lower()}__({x}, {srcs[1]}, {bits})"
             return Code(wrap_src(src, rt) if rt.signed else src, True)
@@ -1240,10 +1239,6 @@ def _date_arith(op: str, a: str, b: str, lt: DateType, rt) -> str:
 
 def _simple_src(src: str) -> bool:
     return src.replace(".", "").replace("_", "").isalnum() or src.lstrip("-").isdigit()
-
-
-def _needs_conversion(st, tt) -> bool:
-    return strip_subrange(st) != strip_subrange(tt)
 
 
 _MISSING = object()

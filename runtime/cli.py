@@ -425,6 +425,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as e:
+        # the environment, not the program: a port in use, a read-only state dir
+        print(f"gridplc {a.cmd}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception:  # noqa: BLE001 - a gridplc bug: say so, with the traceback
+        import traceback
+        traceback.print_exc()
+        print(f"gridplc {a.cmd}: internal error (a bug in gridplc; the traceback above helps fix it)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -71,7 +71,10 @@ class _Handler(socketserver.StreamRequestHandler):
 def _need(req: dict, key: str):
     if key not in req:
         raise ControlError(f"'{req.get('op')}' needs '{key}'")
-    return req[key]
+    v = req[key]
+    if not isinstance(v, (str, int, float, bool)):
+        raise ControlError(f"'{key}' must be a string or a number")
+    return str(v) if key in ("path", "task") else v
 
 
 class _Server(socketserver.ThreadingTCPServer):

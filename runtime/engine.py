@@ -11,6 +11,7 @@ import math
 import sys
 import threading
 import time
+import weakref
 import traceback
 from dataclasses import dataclass, field
 
@@ -83,7 +84,7 @@ class Instance:
 
 class Engine:
     def __init__(self, program: CompiledProgram, *, program_name: str | None = None,
-                 interval_ns: int | None = None, watchdog_s: float = 1.0):
+                 interval_ns: int | None = None, watchdog_s: float = 1.0, realtime_priority: int | None = None):
         self.program = program
         self.project = program.project
         self.ns = program.load()
@@ -95,7 +96,7 @@ class Engine:
         self.scan_count = 0
         self.faults: list[Fault] = []
         self.watchdog_s = watchdog_s
-        self._wd = Watchdog(self.ns["wd__"], watchdog_s)
+        self._wd = Watchdog(self.ns["wd__"], watchdog_s, realtime_priority)
         self._build_tasks(program_name, interval_ns)
         for t in self.tasks:
             t.watchdog_s = watchdog_s
@@ -111,6 +112,9 @@ class Engine:
         self.last_applied: list[tuple[str, object, str]] = []
         self.events = _no_events          # (kind, data) -> None; the live runtime logs them
         self._retain_tags = None
+        self._roots = None
+        self._issued = weakref.WeakSet()
+        self.resets: list[tuple[str, str]] = []     # since the journal last looked
 
     # ------------------------------------------------------------ set-up
     def _build_tasks(self, program_name: str | None, interval_ns: int | None) -> None:
@@ -187,9 +191,9 @@ class Engine:
         if self._writes:
             with self._write_lock:
                 applied, self._writes = self._writes, []
-            for path, value, who in applied:
-                self.tag(path).set(value)
-            self.last_applied = applied
+            for tag, value, who in applied:
+                tag.set(value)
+            self.last_applied = [(tag.path, value, who) for tag, value, who in applied]
         elif self.last_applied:
             self.last_applied = []
         if self.forced:
@@ -237,19 +241,29 @@ class Engine:
             self._forced_tags[path].set(value)
 
     # ------------------------------------------------------------ the external write path
-    def declare_input(self, path: str) -> None:
+    def scalar_tag(self, path: str, what: str) -> tags.Tag:
         t = self.tag(path)
         if not _scalar(t.type):
-            raise tags.TagError(f"input '{path}' is {t.type}; bind its elements one by one")
-        self.inputs[path] = t
+            raise tags.TagError(f"{what} '{path}' is {t.type}; use its elements one by one")
+        return t
 
-    def declare_output(self, path: str, safe_text: str | None = None) -> None:
-        t = self.tag(path)
-        if not _scalar(t.type):
-            raise tags.TagError(f"output '{path}' is {t.type}; bind its elements one by one")
+    def declare_input(self, path: str) -> str:
+        """Returns the canonical path, the key of input_image."""
+        t = self.scalar_tag(path, "input")
+        self.inputs[t.path] = t
+        return t.path
+
+    def declare_output(self, path: str, safe_text: str | None = None) -> str:
+        t = self.scalar_tag(path, "output")
         safe = tags.parse_value(safe_text, t.type) if safe_text is not None else t.get()
-        self.outputs[path] = Output(path, t, safe, self._task_of(path))
-        self.output_image[path] = t.get()
+        self.outputs[t.path] = Output(t.path, t, safe, self._task_of(t.path))
+        self.output_image[t.path] = t.get()
+        return t.path
+
+    def refresh_outputs(self) -> None:
+        """After restoring retained values: the image shows them before scan 1."""
+        for p, out in self.outputs.items():
+            self.output_image[p] = out.tag.get()
 
     def _task_of(self, path: str) -> Task:
         inst = path.split(".", 1)[0].strip().upper()
@@ -261,37 +275,34 @@ class Engine:
     def queue_write(self, path: str, value_text: str, who: str) -> tuple[object, object]:
         """Validate now, apply at the start of the next scan, in arrival order.
         Returns (old value, new value). Raises TagError when refused."""
-        t = self.tag(path)
-        if not _scalar(t.type):
-            raise tags.TagError(f"'{path}' is {t.type}; write its elements one by one")
-        if path in self.inputs:
-            raise tags.TagError(f"'{path}' is an input bound to the field; force it instead")
+        t = self.scalar_tag(path, "write of")
+        if t.path in self.inputs:
+            raise tags.TagError(f"'{t.path}' is an input bound to the field; force it instead")
         value = tags.parse_value(value_text, t.type)
+        old = t.get()
         with self._write_lock:
             if len(self._writes) >= WRITE_QUEUE_LEN_MAX:
                 raise tags.TagError(f"write queue full ({WRITE_QUEUE_LEN_MAX} pending)")
-            self._writes.append((path, value, who))
-        old = t.get()
-        self.events("write", {"path": path, "old": tags.to_json_value(old, t.type),
+            self._writes.append((t, value, who))
+        self.events("write", {"path": t.path, "old": tags.to_json_value(old, t.type),
                               "new": tags.to_json_value(value, t.type), "who": who})
         return old, value
 
     def force(self, path: str, value_text: str, who: str) -> object:
-        t = self.tag(path)
-        if not _scalar(t.type):
-            raise tags.TagError(f"'{path}' is {t.type}; force its elements one by one")
+        t = self.scalar_tag(path, "force of")
         value = tags.parse_value(value_text, t.type)
-        self.forced[path] = value
-        self._forced_tags[path] = t
-        self.events("force", {"path": path, "value": tags.to_json_value(value, t.type), "who": who})
+        self.forced[t.path] = value
+        self._forced_tags[t.path] = t
+        self.events("force", {"path": t.path, "value": tags.to_json_value(value, t.type), "who": who})
         return value
 
     def release(self, path: str, who: str) -> None:
-        if path not in self.forced:
-            raise tags.TagError(f"'{path}' is not forced")
-        del self.forced[path]
-        del self._forced_tags[path]
-        self.events("release", {"path": path, "who": who})
+        p = self.tag(path).path
+        if p not in self.forced:
+            raise tags.TagError(f"'{p}' is not forced")
+        del self.forced[p]
+        del self._forced_tags[p]
+        self.events("release", {"path": p, "who": who})
 
     # ------------------------------------------------------------ faults and restarts
     def _stop_task(self, task: Task, f: Fault) -> None:
@@ -316,9 +327,10 @@ class Engine:
             inst.obj = self._new(inst.pou)
             fresh.append((inst_name, inst.obj))
         task.instances = fresh
-        self.restore(keep)
         self._rebind()
+        self.restore(keep)
         task.faulted = None
+        self.resets.append((task.name, mode))
         self.events("reset", {"task": task.name, "mode": mode, "who": who})
 
     def task(self, name: str) -> Task:
@@ -328,12 +340,12 @@ class Engine:
         raise tags.TagError(f"no task '{name}' (tasks: {', '.join(t.name for t in self.tasks)})")
 
     def _rebind(self) -> None:
-        """Re-resolve tags after program objects were replaced."""
-        self.inputs = {p: self.tag(p) for p in self.inputs}
-        for p, out in self.outputs.items():
-            out.tag = self.tag(p)
-        self._forced_tags = {p: self.tag(p) for p in self.forced}
-        self._retain_tags = None
+        """Program objects were replaced: re-point every tag handed out."""
+        self._roots = None
+        roots = self.roots()
+        for t in list(self._issued):
+            fresh = tags.resolve(t.path, roots)
+            t.holder, t.key = fresh.holder, fresh.key
 
     # ------------------------------------------------------------ retain
     def retained_paths(self, task: Task | None = None, persistent_only: bool = False) -> dict[str, object]:
@@ -399,15 +411,19 @@ class Engine:
 
     # ------------------------------------------------------------ tags
     def roots(self) -> dict:
-        return {k: (i.obj, FBType(i.pou.name, i.pou)) for k, i in self.instances.items()}
+        if self._roots is None:
+            self._roots = {k: (i.obj, FBType(i.pou.name, i.pou), i.name) for k, i in self.instances.items()}
+        return self._roots
 
     def tag(self, path: str) -> tags.Tag:
-        return tags.resolve(path, self.roots())
+        """A resolved tag. The engine keeps every tag it hands out up to date
+        when a reset replaces program objects (see _rebind)."""
+        t = tags.resolve(path, self.roots())
+        self._issued.add(t)
+        return t
 
     def set_text(self, path: str, text: str) -> None:
-        t = self.tag(path)
-        if not _scalar(t.type):
-            raise tags.TagError(f"'{path}' is {t.type}; set its elements one by one")
+        t = self.scalar_tag(path, "setting")
         t.set(tags.parse_value(text, t.type))
 
     def snapshot(self) -> dict:

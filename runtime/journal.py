@@ -57,25 +57,36 @@ class JournalWriter:
         self._forced: dict = {}
         self._faults = len(engine.faults)
         self.scans = 0
+        self._types: dict = {}
+
+    def _jv(self, path: str, value):
+        t = self._types.get(path)
+        if t is None:                 # resolved once per path: this runs on the scan thread
+            t = self._types[path] = self.engine.tag(path).type
+        return tags.to_json_value(value, t)
 
     def record(self, due) -> None:
         e = self.engine
+        _jv = self._jv
         rec: dict = {"k": e.scan_count, "t": e.ctx.now_ns, "due": [t.name for t in due]}
+        if e.resets:
+            rec["reset"] = [list(r) for r in e.resets]
+            e.resets.clear()
         changed = {p: v for p, v in e.input_image.items() if p in e.inputs and self._inputs.get(p, _NONE) != v}
         if changed:
             self._inputs.update(changed)
-            rec["in"] = {p: _jv(e, p, v) for p, v in changed.items()}
+            rec["in"] = {p: _jv(p, v) for p, v in changed.items()}
         if e.last_applied:
-            rec["w"] = [[p, _jv(e, p, v), who] for p, v, who in e.last_applied]
+            rec["w"] = [[p, _jv(p, v), who] for p, v, who in e.last_applied]
         if e.forced != self._forced:
-            f = {p: _jv(e, p, v) for p, v in e.forced.items() if self._forced.get(p, _NONE) != v}
+            f = {p: _jv(p, v) for p, v in e.forced.items() if self._forced.get(p, _NONE) != v}
             f.update({p: None for p in self._forced if p not in e.forced})
             rec["f"] = f
             self._forced = dict(e.forced)
         out = {p: v for p, v in e.output_image.items() if self._outputs.get(p, _NONE) != v}
         if out:
             self._outputs.update(out)
-            rec["out"] = {p: _jv(e, p, v) for p, v in out.items()}
+            rec["out"] = {p: _jv(p, v) for p, v in out.items()}
         if len(e.faults) != self._faults:
             rec["faults"] = [[f.task, f.what, f.where] for f in e.faults[self._faults:]]
             self._faults = len(e.faults)
@@ -97,6 +108,15 @@ class ReplayResult:
 
 
 def replay(directory: str, *, watchdog_s: float = 10.0) -> ReplayResult:
+    """Raises JournalError for anything wrong with the journal itself."""
+    from .engine import EngineError
+    try:
+        return _replay(directory, watchdog_s)
+    except (EngineError, tags.TagError, KeyError, TypeError, ValueError) as e:
+        raise JournalError(f"{directory}: the journal does not match its program: {e!r}") from None
+
+
+def _replay(directory: str, watchdog_s: float) -> ReplayResult:
     from plc_lang.driver import compile_project
     from plc_lang.source import SourceFile
     from .engine import Engine
@@ -140,8 +160,11 @@ def replay(directory: str, *, watchdog_s: float = 10.0) -> ReplayResult:
                     raise JournalError(f"{directory}/scans.jsonl:{line_no}: not JSON (a torn last line?)") from None
                 for p, v in rec.get("in", {}).items():
                     eng.input_image[p] = tags.from_json_value(v, eng.tag(p).type)
+                for task_name, mode in rec.get("reset", ()):
+                    eng.reset_task(task_name, mode, "replay")
                 for p, v, who in rec.get("w", ()):
-                    eng._writes.append((p, tags.from_json_value(v, eng.tag(p).type), who))
+                    t = eng.tag(p)
+                    eng._writes.append((t, tags.from_json_value(v, t.type), who))
                 for p, v in rec.get("f", {}).items():
                     if v is None:
                         eng.forced.pop(p, None)

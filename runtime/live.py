@@ -19,7 +19,7 @@ from plc_lang.diagnostics import render
 
 from . import tags
 from .engine import Engine, EngineError
-from .eventlog import AsyncEventLog
+from .eventlog import AsyncEventLog, EventLogError
 from .journal import JournalWriter
 from .retain import RetainEntry, RetainError, RetainStore, RetainWriter, match_declarations
 from .scheduler import Scheduler
@@ -45,7 +45,7 @@ class LiveRuntime:
         self.program = result.program
         try:
             self.engine = Engine(result.program, program_name=site.program, interval_ns=site.interval_ns,
-                                 watchdog_s=site.watchdog_s)
+                                 watchdog_s=site.watchdog_s, realtime_priority=site.realtime_priority)
         except EngineError as e:
             raise StartError(f"{site.path}: {e}") from None
         try:
@@ -66,6 +66,7 @@ class LiveRuntime:
             self.log.close()
             self.engine.close()
             raise StartError(str(e)) from None
+        self.engine.refresh_outputs()
         self.retain_writer = RetainWriter(self.retain_store, site.retain_period_s)
         self._retain_due_ns = 0
         self.journal = None
@@ -73,7 +74,8 @@ class LiveRuntime:
             safe = {p: tags.to_json_value(o.safe, o.tag.type) for p, o in self.engine.outputs.items()}
             self.journal = JournalWriter(record_dir, self.engine, self.sources, program=site.program,
                                          interval_ns=site.interval_ns, restored=self.restored, safe=safe)
-        self.scheduler = Scheduler(self.engine.tasks, self._tick, clock=clock, on_overrun=self._overrun)
+        self.scheduler = Scheduler(self.engine.tasks, self._tick, clock=clock, on_overrun=self._overrun,
+                                   realtime_priority=site.realtime_priority)
         self.stats = self.scheduler.stats
         self.started_wall = time.time()
         self.log.append("start", {"site": site.name, "version": RUNTIME_VERSION,
@@ -84,6 +86,8 @@ class LiveRuntime:
                                   "record": record_dir})
         self.control = None
         self.user = user
+        self.log_errors = 0
+        self.log_error: str | None = None
 
     # ------------------------------------------------------------ start / stop
     def _restore(self, cold: bool) -> None:
@@ -166,12 +170,17 @@ class LiveRuntime:
         return {p: RetainEntry(sig, v) for p, (sig, v) in self.engine.retained().items()}
 
     def _overrun(self, task, missed: int) -> None:
-        self.log.append("overrun", {"task": task.name, "missed_ticks": missed,
-                                    "exec_ms": task.exec_last_ns / 1e6, "interval_ms": task.interval_ns / 1e6},
-                        scan=self.engine.scan_count, t_ns=self.engine.ctx.now_ns)
+        self._event("overrun", {"task": task.name, "missed_ticks": missed,
+                                "exec_ms": task.exec_last_ns / 1e6, "interval_ms": task.interval_ns / 1e6})
 
     def _event(self, kind: str, data: dict) -> None:
-        self.log.append(kind, data, scan=self.engine.scan_count, t_ns=self.engine.ctx.now_ns)
+        # A failing event log is reported, never allowed to stop the scan
+        # (the scan thread calls this, from inside fault handling too).
+        try:
+            self.log.append(kind, data, scan=self.engine.scan_count, t_ns=self.engine.ctx.now_ns)
+        except EventLogError as e:
+            self.log_errors += 1
+            self.log_error = str(e)
 
     # ------------------------------------------------------------ the control API
     def read(self, path: str) -> dict:
@@ -181,9 +190,10 @@ class LiveRuntime:
                     "forced": path in self.engine.forced}
 
     def write(self, path: str, value: str, who: str) -> dict:
-        old, new = self.engine.queue_write(path, value, who)
-        t = self.engine.tag(path)
-        return {"path": path, "old": tags.to_json_value(old, t.type), "new": tags.to_json_value(new, t.type),
+        with self.lock:            # so `old` is the value before the write, and the logged scan is whole
+            old, new = self.engine.queue_write(path, value, who)
+            t = self.engine.tag(path)
+        return {"path": t.path, "old": tags.to_json_value(old, t.type), "new": tags.to_json_value(new, t.type),
                 "applied": "at the start of the next scan"}
 
     def force(self, path: str, value: str, who: str) -> dict:
@@ -204,6 +214,11 @@ class LiveRuntime:
             return {"task": t.name, "mode": mode, "was_faulted": was}
 
     def status(self) -> dict:
+        # percentiles sort up to 100k samples: do it outside the scan's lock
+        jitter = {}
+        for name, st in self.stats.items():
+            s = sorted(list(st.jitter_ns))
+            jitter[name] = (s[len(s) // 2] if s else 0, s[min(len(s) - 1, int(0.99 * len(s)))] if s else 0)
         with self.lock:
             out = {}
             for t in self.engine.tasks:
@@ -213,11 +228,12 @@ class LiveRuntime:
                     "exec_last_ms": t.exec_last_ns / 1e6, "exec_max_ms": t.exec_max_ns / 1e6,
                     "exec_min_ms": t.exec_min_ns / 1e6,
                     "exec_mean_ms": (t.exec_total_ns / t.scans / 1e6) if t.scans else 0.0,
-                    "jitter_p50_ms": st.percentile_ns(0.50) / 1e6, "jitter_p99_ms": st.percentile_ns(0.99) / 1e6,
+                    "jitter_p50_ms": jitter[t.name][0] / 1e6, "jitter_p99_ms": jitter[t.name][1] / 1e6,
                     "jitter_max_ms": st.jitter_max_ns / 1e6, "overruns": st.overruns,
                     "fault": str(t.faulted) if t.faulted else None,
                 }
             return {"site": self.site.name, "scan": self.engine.scan_count, "tasks": out,
+                    "event_log_errors": self.log_errors, "event_log_error": self.log_error,
                     "forced": {p: tags.to_json_value(v, self.engine.tag(p).type) for p, v in self.engine.forced.items()},
                     "program_sha256": self.program.project.source_hash, "version": RUNTIME_VERSION}
 

@@ -12,6 +12,7 @@ from a Clock so tests can drive it.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -41,6 +42,17 @@ class MonotonicClock:
                 time.sleep(0)
 
 
+def set_realtime(priority: int) -> str:
+    """SCHED_FIFO for the calling thread (Linux, needs the privilege). Other
+    processes then cannot delay a scan; a runaway scan is still stopped by the
+    watchdog, whose thread runs one priority higher."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        return f"SCHED_FIFO {priority}"
+    except (AttributeError, OSError) as e:
+        return f"not real-time: {e}"
+
+
 @dataclass
 class TaskStats:
     name: str
@@ -66,7 +78,7 @@ class TaskStats:
 class Scheduler:
     """Runs `on_tick(now_ns, due_tasks)` at each deadline, in its own thread."""
 
-    def __init__(self, tasks, on_tick, *, clock=None, on_overrun=None):
+    def __init__(self, tasks, on_tick, *, clock=None, on_overrun=None, realtime_priority: int | None = None):
         self.tasks = list(tasks)                 # engine Task objects (interval_ns, priority, order)
         self.on_tick = on_tick
         self.on_overrun = on_overrun or (lambda task, missed: None)
@@ -77,6 +89,8 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._next: dict[str, int] = {}
         self.error: BaseException | None = None
+        self.realtime_priority = realtime_priority
+        self.realtime: str | None = None        # what became of the request, for the event log
 
     def start(self) -> None:
         self.start_ns = self.clock.now_ns()
@@ -94,6 +108,8 @@ class Scheduler:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
+        if self.realtime_priority is not None:
+            self.realtime = set_realtime(self.realtime_priority)
         try:
             order = sorted(self.tasks, key=lambda t: (t.priority, t.order))
             clock = self.clock

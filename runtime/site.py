@@ -65,6 +65,7 @@ class SiteConfig:
     inputs: list[IoPoint] = field(default_factory=list)
     outputs: list[IoPoint] = field(default_factory=list)
     status_period_s: float = 1.0
+    realtime_priority: int | None = None
 
     @property
     def control_file(self) -> str:
@@ -72,7 +73,8 @@ class SiteConfig:
 
 
 _KNOWN = {
-    "site": {"name", "sources", "program", "interval", "state_dir", "watchdog", "status_period"},
+    "site": {"name", "sources", "program", "interval", "state_dir", "watchdog", "status_period",
+             "realtime_priority"},
     "retain": {"path", "period"},
     "event_log": {"path"},
     "control": {"listen"},
@@ -172,6 +174,10 @@ def load_site(path: str) -> SiteConfig:
     watchdog = _duration_s(rep, "site.watchdog", site.get("watchdog"), "site", 1.0)
     status_period = _duration_s(rep, "site.status_period", site.get("status_period"), "site", 1.0)
     state_dir = os.path.normpath(os.path.join(base, str(site.get("state_dir", "state"))))
+    rt_prio = site.get("realtime_priority")
+    if rt_prio is not None and (not isinstance(rt_prio, int) or isinstance(rt_prio, bool) or not 1 <= rt_prio <= 98):
+        rep.error("site.realtime_priority", "a SCHED_FIFO priority 1..98", "site")
+        rt_prio = None
 
     retain = doc.get("retain", {}) if isinstance(doc.get("retain", {}), dict) else {}
     retain_path = os.path.normpath(os.path.join(base, retain["path"])) if "path" in retain else \
@@ -229,7 +235,7 @@ def load_site(path: str) -> SiteConfig:
         raise SiteError(rep.problems)
     return SiteConfig(os.path.abspath(path), str(name), src_paths, program, int(interval * 1e9) if interval else None,
                       state_dir, retain_path, elog_path, retain_period, host, port, watchdog, task_wd,
-                      points["inputs"], points["outputs"], status_period)
+                      points["inputs"], points["outputs"], status_period, rt_prio)
 
 
 def check_against_program(site: SiteConfig, engine, text: str | None = None) -> None:

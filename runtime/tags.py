@@ -21,7 +21,7 @@ class TagError(ValueError):
 _STEP = re.compile(r"\s*(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[([^\]]*)\])")
 
 
-@dataclass
+@dataclass(eq=False)
 class Tag:
     """A resolved path: the container holding the value and how to reach it."""
     path: str
@@ -48,8 +48,8 @@ def member_table(t: Type):
     if isinstance(t, FBType):
         out = {}
         for k, v in t.pou.vars.items():
-            if v.section in ("VAR_TEMP", "RESULT", "VAR_EXTERNAL"):
-                continue
+            if v.section in ("VAR_TEMP", "RESULT", "VAR_EXTERNAL", "VAR_IN_OUT"):
+                continue        # VAR_IN_OUT refers to the caller's variable: not this block's state
             out[k] = (v.pyname, v.type)
             for a in v.aliases:
                 out[a] = (v.pyname, v.type)
@@ -57,15 +57,17 @@ def member_table(t: Type):
     return {}
 
 
-def resolve(path: str, roots: dict[str, tuple[object, Type]]) -> Tag:
-    """Resolve `Inst.a.b[1, 2]`; roots maps UPPER instance names to (object, FBType)."""
+def resolve(path: str, roots: dict[str, tuple]) -> Tag:
+    """Resolve `Inst.a.b[1, 2]`; roots maps UPPER instance names to
+    (object, FBType, declared name). Tag.path is the canonical spelling."""
     m = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)", path)
     if not m:
         raise TagError(f"'{path}' is not a tag path (expected Instance.variable)")
     root = roots.get(m.group(1).upper())
     if root is None:
         raise TagError(f"'{m.group(1)}' is not a program instance (have: {', '.join(sorted(roots))})")
-    obj, t = root
+    obj, t = root[0], root[1]
+    canon = [root_name(roots, m.group(1))]
     pos = m.end()
     holder, key = None, None
     cur_t: Type = t
@@ -83,6 +85,7 @@ def resolve(path: str, roots: dict[str, tuple[object, Type]]) -> Tag:
             if ent is None:
                 raise TagError(f"'{path}': {cur_t} has no member '{sm.group(1)}'")
             holder, key = cur, ent[0]
+            canon.append("." + _declared_name(strip_subrange(cur_t), sm.group(1)))
             cur_t = ent[1]
         else:
             at = strip_subrange(cur_t)
@@ -100,11 +103,28 @@ def resolve(path: str, roots: dict[str, tuple[object, Type]]) -> Tag:
                     raise TagError(f"'{path}': index {i} is outside {lo}..{hi}")
                 flat = flat * (hi - lo + 1) + (i - lo)
             holder, key = cur, flat
+            canon.append("[" + ", ".join(str(i) for i in idx) + "]")
             cur_t = at.elem
         cur = holder[key] if isinstance(key, int) else getattr(holder, key)
     if steps == 0:
         raise TagError(f"'{path}' names a program instance; add .variable")
-    return Tag(path, cur_t, holder, key)
+    return Tag("".join(canon), cur_t, holder, key)
+
+
+def root_name(roots: dict, name: str) -> str:
+    ent = roots.get(name.upper())
+    return ent[2] if ent is not None and len(ent) > 2 else name
+
+
+def _declared_name(t: Type, name: str) -> str:
+    """Tag paths are canonical: members as declared (ST is case-insensitive)."""
+    k = name.upper()
+    if isinstance(t, StructType):
+        return t.fields[k].name
+    if isinstance(t, FBType):
+        v = t.pou.lookup_param(name) or t.pou.vars.get(k)
+        return v.name if v is not None else name
+    return name
 
 
 def parse_value(text: str, t: Type):

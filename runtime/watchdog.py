@@ -13,13 +13,14 @@ import time
 
 
 class Watchdog:
-    def __init__(self, flag: list, timeout_s: float):
+    def __init__(self, flag: list, timeout_s: float, realtime_priority: int | None = None):
         self.flag = flag
         self.timeout_s = timeout_s
         self._deadline = None
         self._gen = 0
         self._wake = threading.Event()
         self._stop = False
+        self._rt = realtime_priority
         self._thread = threading.Thread(target=self._run, name="gridplc-watchdog", daemon=True)
         self._thread.start()
 
@@ -39,6 +40,9 @@ class Watchdog:
     def _run(self) -> None:
         # Poll at a fraction of the timeout: cheap, and no per-scan syscalls.
         period = max(0.001, min(0.05, self.timeout_s / 10))
+        if self._rt is not None:
+            from .scheduler import set_realtime
+            set_realtime(self._rt + 1)
         while not self._stop:
             self._wake.wait(period)
             gen, d = self._gen, self._deadline

@@ -342,3 +342,47 @@ def test_gridplc_run_stops_cleanly_on_sigterm(site, tmp_path):
     r = subprocess.run([sys.executable, "-m", "runtime.cli", "log", "verify", site.event_log_path], cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 0 and "chain intact" in r.stdout
+
+
+def test_tag_paths_are_canonical_so_an_input_cannot_be_written_by_another_spelling(site):
+    rt = LiveRuntime(site)
+    try:
+        with pytest.raises(Exception) as e:
+            rt.write("main.CMD", "1.0", "tester")
+        assert "Main.cmd" in str(e.value) and "input" in str(e.value)
+        rt.force("MAIN.cmd", "2.0", "tester")
+        rt.force("Main.Cmd", "3.0", "tester")
+        assert rt.engine.forced == {"Main.cmd": 3.0}           # one force, not two
+        rt.release("main.cmd", "tester")
+        assert rt.engine.forced == {}
+    finally:
+        rt.stop()
+
+
+def test_replay_reproduces_a_run_with_an_operator_reset(site, tmp_path):
+    rec = tmp_path / "rec"
+    rt = _running(site, record_dir=str(rec))
+    try:
+        time.sleep(0.1)
+        rt.write("Main.divisor", "0", "tester")
+        assert _wait(lambda: rt.engine.task("FastT").faulted is not None)
+        rt.reset("FastT", "warm", "tester")
+        time.sleep(0.1)
+    finally:
+        rt.stop()
+    r = replay(str(rec))
+    assert r.ok, r.divergence
+    assert any('"reset"' in line for line in (rec / "scans.jsonl").read_text().splitlines())
+
+
+def test_tags_handed_out_before_a_reset_follow_the_new_objects(site):
+    rt = LiveRuntime(site)
+    try:
+        tag = rt.engine.tag("Main.ticks")
+        rt.engine.scan(0, rt.engine.tasks)
+        assert tag.get() == 1
+        rt.engine.reset_task("FastT", "cold", "tester")
+        rt.engine.scan(10_000_000, rt.engine.tasks[:1])
+        assert tag.get() == 1                    # the fresh instance's first scan, read through the old tag
+    finally:
+        rt.stop()
