@@ -14,8 +14,8 @@ from plc_lang import ast as A
 from plc_lang.diagnostics import DiagnosticSink
 from plc_lang.parser import parse_source
 from plc_lang.source import SourceFile
-from plc_lang.types import EnumType
-from plc_lang.values import idiv, imod
+from plc_lang.types import EnumType, RealType, strip_subrange
+from plc_lang.values import f32, idiv, imod
 
 from . import tags
 
@@ -91,6 +91,17 @@ def _path_of(e) -> str | None:
     return None
 
 
+def _is_real32(e, engine) -> bool:
+    path = _path_of(e)
+    if path is None or "." not in path:
+        return False
+    try:
+        t = strip_subrange(engine.tag(path).type)
+    except tags.TagError:
+        return False
+    return isinstance(t, RealType) and t.bits == 32
+
+
 def _build(e, engine, enums, paths, text, what):  # noqa: C901
     if isinstance(e, (A.IntLit, A.BoolLit, A.StringLit)):
         v = e.value
@@ -123,13 +134,22 @@ def _build(e, engine, enums, paths, text, what):  # noqa: C901
     if isinstance(e, A.UnOp):
         f = _build(e.operand, engine, enums, paths, text, what)
         if e.op == "NOT":
-            return lambda: (not f()) if isinstance(f(), bool) else ~f()
+            def not_(f=f):
+                v = f()
+                return (not v) if isinstance(v, bool) else ~v
+            return not_
         if e.op == "-":
             return lambda: -f()
         return f
     if isinstance(e, A.BinOp):
-        a = _build(e.left, engine, enums, paths, text, what)
-        b = _build(e.right, engine, enums, paths, text, what)
+        # as in ST, a real literal beside a REAL is a REAL: `Main.v = 3.65` compares in binary32
+        left, right = e.left, e.right
+        if isinstance(right, A.RealLit) and _is_real32(left, engine):
+            right = A.RealLit(f32(right.value), right.type_name, right.text, right.span)
+        elif isinstance(left, A.RealLit) and _is_real32(right, engine):
+            left = A.RealLit(f32(left.value), left.type_name, left.text, left.span)
+        a = _build(left, engine, enums, paths, text, what)
+        b = _build(right, engine, enums, paths, text, what)
         op = _div if e.op == "/" else _BIN[e.op]
         return lambda: op(a(), b())
     if isinstance(e, A.Call):

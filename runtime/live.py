@@ -130,6 +130,9 @@ class LiveRuntime:
             self.control = ControlServer(self, self.site.control_host, self.site.control_port)
             self.control.start()
         self.scheduler.start()
+        if self.site.realtime_priority is not None:
+            time.sleep(0.05)           # the scan thread asks for SCHED_FIFO as it starts
+            self._event("config", {"realtime": self.scheduler.realtime})
 
     def stop(self, reason: str = "stop requested") -> None:
         self.scheduler.stop()

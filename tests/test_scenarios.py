@@ -158,3 +158,10 @@ def test_plot_and_parallel_runs_report_in_file_order(tmp_path):
         data = (tmp_path / f"trend-{stem}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     assert r.stdout.strip().endswith("2 passed, 0 failed")
+
+
+def test_expectations_compare_reals_in_binary32_as_st_does(tmp_path):
+    p = _write(tmp_path, 'duration = "1s"\n[initial]\n"Main.limit" = 3.65\n'
+               '[[expect]]\nalways = "Main.limit = 3.65 AND NOT (Main.limit > 3.65) AND NOT NOT TRUE"\n')
+    r = run_scenario(load_scenario(str(p)))
+    assert r.passed, [(x.describe(), x.fail_values) for x in r.expects]
