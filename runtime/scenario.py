@@ -61,7 +61,7 @@ from plc_lang.literals import LiteralError, parse_duration_ns
 from . import tags
 from .engine import Engine, EngineError
 from .expect import CompiledExpr, ExpectError, compile_expr
-from .site import _Reporter
+from .site import _Reporter, duration_ns, source_paths
 
 
 class ScenarioError(Exception):
@@ -117,17 +117,6 @@ class Scenario:
     expects: list[Expectation]
 
 
-def _dur(rep: _Reporter, key: str, v, table: str) -> int | None:
-    if not isinstance(v, str):
-        rep.error(key, f"expected a duration such as \"10s\", found {v!r}", table)
-        return None
-    try:
-        return parse_duration_ns(v.split("#", 1)[-1])
-    except LiteralError as e:
-        rep.error(key, str(e), table)
-        return None
-
-
 def load_scenario(path: str) -> Scenario:
     try:
         text = open(path, encoding="utf-8").read()
@@ -150,20 +139,11 @@ def load_scenario(path: str) -> Scenario:
     for k in sc:
         if k not in ("name", "sources", "duration", "interval", "program", "seed"):
             rep.error(f"scenario.{k}", "unknown key (known: duration, interval, name, program, seed, sources)", "scenario")
-    srcs = sc.get("sources")
-    paths = []
-    if not isinstance(srcs, list) or not srcs or not all(isinstance(s, str) for s in srcs):
-        rep.error("scenario.sources", "missing: list the ST files, e.g. sources = [\"main.st\"]", "scenario")
-    else:
-        for s in srcs:
-            full = os.path.normpath(os.path.join(base, s))
-            if not os.path.isfile(full):
-                rep.error("scenario.sources", f"no such file: {s}", "scenario")
-            paths.append(full)
-    duration = _dur(rep, "scenario.duration", sc.get("duration"), "scenario") if "duration" in sc else None
+    paths = source_paths(rep, "scenario.sources", sc.get("sources"), base, "scenario")
+    duration = duration_ns(rep, "scenario.duration", sc.get("duration"), "scenario") if "duration" in sc else None
     if "duration" not in sc:
         rep.error("scenario.duration", "missing: how long to run, e.g. duration = \"60s\"", "scenario")
-    interval = _dur(rep, "scenario.interval", sc["interval"], "scenario") if "interval" in sc else None
+    interval = duration_ns(rep, "scenario.interval", sc["interval"], "scenario") if "interval" in sc else None
     inputs = [dict(x, _i=i) for i, x in enumerate(doc.get("input", []))]
     faults = [dict(x, _i=i) for i, x in enumerate(doc.get("fault", []))]
     actions = [dict(x, _i=i) for i, x in enumerate(doc.get("action", []))]
@@ -175,7 +155,7 @@ def load_scenario(path: str) -> Scenario:
             rep.error(f"input[{i}].tag", "missing: the tag this trajectory drives", "input")
         for k in ("from", "to", "at", "period"):
             if k in it:
-                it[k + "_ns"] = _dur(rep, f"input[{i}].{k}", it[k], "input")
+                it[k + "_ns"] = duration_ns(rep, f"input[{i}].{k}", it[k], "input")
         if kind == "csv":
             it["file"] = os.path.normpath(os.path.join(base, str(it.get("file", ""))))
             if not os.path.isfile(it["file"]):
@@ -187,12 +167,12 @@ def load_scenario(path: str) -> Scenario:
             if k not in f:
                 rep.error(f"fault[{i}].{k}", "missing: faults last from a time to a time", "fault")
             else:
-                f[k + "_ns"] = _dur(rep, f"fault[{i}].{k}", f[k], "fault")
+                f[k + "_ns"] = duration_ns(rep, f"fault[{i}].{k}", f[k], "fault")
     for i, a in enumerate(actions):
         if "at" not in a:
             rep.error(f"action[{i}].at", "missing: when the action happens", "action")
         else:
-            a["at_ns"] = _dur(rep, f"action[{i}].at", a["at"], "action")
+            a["at_ns"] = duration_ns(rep, f"action[{i}].at", a["at"], "action")
         if not any(k in a for k in ("write", "force", "release", "reset")):
             rep.error(f"action[{i}]", "say what to do: write, force, release or reset", "action")
     expects = []
@@ -206,14 +186,14 @@ def load_scenario(path: str) -> Scenario:
             if "after" not in x or "expect" not in x:
                 rep.error(key, "a `within` expectation needs `after` and `expect`", "expect")
                 continue
-            expects.append(Expectation("within", str(x["expect"]), within_ns=_dur(rep, f"{key}.within", x["within"],
+            expects.append(Expectation("within", str(x["expect"]), within_ns=duration_ns(rep, f"{key}.within", x["within"],
                                                                                    "expect") or 0,
                                        after=str(x["after"]), key=key))
         elif "at" in x:
             if "expect" not in x:
                 rep.error(key, "an `at` expectation needs `expect`", "expect")
                 continue
-            expects.append(Expectation("at", str(x["expect"]), at_ns=_dur(rep, f"{key}.at", x["at"], "expect") or 0,
+            expects.append(Expectation("at", str(x["expect"]), at_ns=duration_ns(rep, f"{key}.at", x["at"], "expect") or 0,
                                        key=key))
         else:
             rep.error(key, "say when: at, within/after, always or never", "expect")

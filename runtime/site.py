@@ -106,16 +106,40 @@ class _Reporter:
         self.problems.append(f"{self.path}:{self.line_of(key, table)}: {key}: {message}")
 
 
+def duration_ns(rep: _Reporter, key: str, value, table: str) -> int | None:
+    """A duration from a TOML file ("100ms", "T#2s"); None after reporting."""
+    if not isinstance(value, str):
+        rep.error(key, f"expected a duration such as \"100ms\", found {value!r}", table)
+        return None
+    try:
+        return parse_duration_ns(value.split("#", 1)[-1])
+    except LiteralError as e:
+        rep.error(key, str(e), table)
+        return None
+
+
+def source_paths(rep: _Reporter, key: str, value, base: str, table: str) -> list[str]:
+    """The ST files a site or scenario names, relative to its own file."""
+    if value is None:
+        rep.error(key, "missing: list the ST files, e.g. sources = [\"main.st\"]", table)
+        return []
+    if not isinstance(value, list) or not value or not all(isinstance(x, str) for x in value):
+        rep.error(key, "must be a non-empty list of file names", table)
+        return []
+    out = []
+    for s in value:
+        full = os.path.normpath(os.path.join(base, s))
+        if not os.path.isfile(full):
+            rep.error(key, f"no such file: {s}", table)
+        out.append(full)
+    return out
+
+
 def _duration_s(rep: _Reporter, key: str, value, table: str, default: float | None) -> float | None:
     if value is None:
         return default
-    if not isinstance(value, str):
-        rep.error(key, f"expected a duration such as \"100ms\", found {value!r}", table)
-        return default
-    try:
-        ns = parse_duration_ns(value.split("#", 1)[-1])
-    except LiteralError as e:
-        rep.error(key, str(e), table)
+    ns = duration_ns(rep, key, value, table)
+    if ns is None:
         return default
     if ns <= 0:
         rep.error(key, "must be greater than zero", table)
@@ -153,18 +177,7 @@ def load_site(path: str) -> SiteConfig:
     if not isinstance(site, dict):
         rep.error("site", "missing: a [site] section with sources = [...] is required")
         raise SiteError(rep.problems)
-    sources = site.get("sources")
-    src_paths: list[str] = []
-    if sources is None:
-        rep.error("site.sources", "missing: list the ST files, e.g. sources = [\"main.st\"]", "site")
-    elif not isinstance(sources, list) or not all(isinstance(x, str) for x in sources) or not sources:
-        rep.error("site.sources", "must be a non-empty list of file names", "site")
-    else:
-        for s in sources:
-            full = os.path.normpath(os.path.join(base, s))
-            if not os.path.isfile(full):
-                rep.error("site.sources", f"no such file: {s}", "site")
-            src_paths.append(full)
+    src_paths = source_paths(rep, "site.sources", site.get("sources"), base, "site")
     name = site.get("name", os.path.splitext(os.path.basename(path))[0])
     program = site.get("program")
     if program is not None and not isinstance(program, str):
