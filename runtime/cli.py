@@ -11,6 +11,8 @@ No input, however malformed, produces a Python traceback; an internal error
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -52,25 +54,52 @@ def _load(files: list[str], fmt: str, quiet_warnings: bool = False):
 
 def cmd_check(a) -> int:
     from plc_lang.diagnostics import render
-    from plc_lang.driver import check_project, read_sources
+    from plc_lang.driver import check_project, compile_project, read_sources
+    from runtime.io.check import check_maps, split_args
     missing = [f for f in a.files if not os.path.isfile(f)]
     if missing:
         raise UsageError(f"no such file: {missing[0]}")
-    result = check_project(read_sources(a.files))
-    diags = [d for d in result.diagnostics if d.is_error or not a.no_warnings]
-    if a.format == "json":
-        print(render(diags, result.sources, "json"))
-    elif diags:
-        print(render(diags, result.sources, a.format))
+    st_files, maps, map_problems = split_args(a.files)
+    if not st_files:
+        raise UsageError("no ST files to check (give .st files, or a site file that names its sources)")
+    result = check_project(read_sources(st_files))
     errors = sum(d.is_error for d in result.diagnostics)
-    warnings = sum(not d.is_error for d in result.diagnostics)
+    bound_decls: set = set()
+    if maps:
+        built = compile_project(read_sources(st_files)) if not errors else None
+        found, bound_decls = check_maps(maps, built, a.program)
+        map_problems += found
+    # a variable the field reads or writes is used, whatever the program does with it
+    diags = [d for d in result.diagnostics if (d.is_error or not a.no_warnings) and not (
+        d.code == "W0101" and (d.span.file, d.span.line, d.span.col) in bound_decls)]
+    if a.format == "json":
+        out = json.loads(render(diags, result.sources, "json"))
+        out += [_map_problem_json(p) for p in map_problems]
+        print(json.dumps(out, indent=2))
+    else:
+        if diags:
+            print(render(diags, result.sources, a.format))
+        for p in map_problems:
+            print(p)
+    errors += len(map_problems)
+    warnings = sum(not d.is_error for d in diags)
     sys.stdout.flush()
     if a.format != "json":
         if errors:
             print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
         elif not a.quiet:
-            print(f"ok: {len(a.files)} file(s), {warnings} warning(s)", file=sys.stderr)
+            extra = f" and {len(maps)} I/O map(s)" if maps else ""
+            print(f"ok: {len(st_files)} file(s){extra}, {warnings} warning(s)", file=sys.stderr)
     return EXIT_ERRORS if errors else EXIT_OK
+
+
+def _map_problem_json(p: str) -> dict:
+    """`file:line: key: message` as a diagnostic-shaped object."""
+    import re
+    m = re.match(r"^(.*?):(\d+): (.*)$", p)
+    file, line, msg = (m.group(1), int(m.group(2)), m.group(3)) if m else (p.split(":", 1)[0], 1, p)
+    return {"code": "IOMAP", "severity": "error", "message": msg, "file": file, "line": line, "column": 1,
+            "end_line": line, "end_column": 1, "notes": []}
 
 
 def cmd_compile(a) -> int:
@@ -347,8 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gridplc", description="A soft PLC for battery energy storage sites.")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
-    p = sub.add_parser("check", help="check ST files and print diagnostics")
+    p = sub.add_parser("check", help="check ST files (and I/O maps or site files given as .toml) and print diagnostics")
     p.add_argument("files", nargs="+")
+    p.add_argument("--program", help="with I/O maps: the PROGRAM to bind when there is no CONFIGURATION")
     p.add_argument("--format", choices=("rich", "short", "json"), default="rich")
     p.add_argument("--no-warnings", action="store_true", help="print errors only")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -412,7 +442,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="explain a diagnostic code, e.g. E0021")
     p.add_argument("code")
     p.set_defaults(fn=cmd_explain)
+
+    for mod in _COMMAND_MODULES:
+        # each adds its own sub-command(s): register(sub) sets fn=... like the ones above
+        if _module_exists(mod):
+            importlib.import_module(mod).register(sub)
     return ap
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:     # its package is not there either
+        return False
+
+
+# Sub-commands that live beside the feature they drive.
+_COMMAND_MODULES = ("runtime.sttest_cli", "runtime.fuzz_cli", "runtime.io.cli", "runtime.opcua.cli",
+                    "runtime.sim_devices.cli", "runtime.demo_cli")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,9 @@ from plc_lang.types import FBType
 from plc_lang.values import PlcFault
 
 from . import tags
+from .io.convert import field_value
+from .io.image import InputStage, OutputImage
+from .io.quality import BAD, GOOD, STALE, WAITING
 from .watchdog import Watchdog
 
 
@@ -64,6 +67,16 @@ class Task:
 
 
 @dataclass
+class Input:
+    """A program variable the field writes, with what the I/O map says of it."""
+    path: str
+    tag: tags.Tag
+    timeout_ns: int | None = None        # stale when the source timestamp is older
+    substitute: object = None            # seen by the program while quality is not GOOD
+    range: tuple[float, float] | None = None   # outside it the value is BAD
+
+
+@dataclass
 class Output:
     """A program variable the field sees; its safe value goes out on a fault."""
     path: str
@@ -101,10 +114,20 @@ class Engine:
         for t in self.tasks:
             t.watchdog_s = watchdog_s
         # process images and the external write path (see scan())
+        # Inputs: drivers publish into input_stage (any thread); single-threaded
+        # callers (scenarios, replay) use stage_input. Both land in input_image
+        # (value) and input_quality ((quality, source ts)) and are latched at
+        # the start of the next scan. No quality entry means GOOD and fresh.
         self.inputs: dict[str, tags.Tag] = {}
+        self.input_points: dict[str, Input] = {}
         self.outputs: dict[str, Output] = {}
+        self.input_stage = InputStage()
         self.input_image: dict[str, object] = {}
-        self.output_image: dict[str, object] = {}
+        self.input_quality: dict[str, tuple[int, int | None]] = {}
+        self.latched_quality: dict[str, tuple[int, int | None]] = {}
+        self._io_fallback: dict = {}
+        self.io_outputs = OutputImage()
+        self.output_image: dict[str, object] = self.io_outputs.values
         self.forced: dict[str, object] = {}
         self._forced_tags: dict[str, tags.Tag] = {}
         self._writes: list[tuple[str, object, str]] = []
@@ -184,10 +207,7 @@ class Engine:
         ctx.now_ns = now_ns
         ctx.now_ms = now_ns // 1_000_000
         if self.inputs:
-            for path, value in self.input_image.items():
-                tag = self.inputs.get(path)
-                if tag is not None and path not in self.forced:
-                    tag.set(value)
+            self._latch_inputs(now_ns)
         if self._writes:
             with self._write_lock:
                 applied, self._writes = self._writes, []
@@ -232,9 +252,71 @@ class Engine:
             self._apply_forces()
         if self.outputs:
             img = self.output_image
+            changed = False
             for path, out in self.outputs.items():
-                img[path] = out.safe if out.task.faulted is not None else out.tag.get()
+                v = out.safe if out.task.faulted is not None else out.tag.get()
+                if img.get(path, _NONE) != v:
+                    img[path] = v
+                    changed = True
+            if changed:
+                self.io_outputs.changed()
         return new_faults
+
+    def _latch_inputs(self, now_ns: int) -> None:
+        staged = self.input_stage.drain()
+        if staged:
+            self._take_updates(staged, now_ns)
+        quality = self.input_quality
+        latched = self.latched_quality
+        io = getattr(self.ctx, "io", self._io_fallback)   # TODO(lead): drop once Context.io lands
+        forced = self.forced
+        image = self.input_image
+        for path, pt in self.input_points.items():
+            tag = pt.tag
+            q_ts = quality.get(path)
+            if q_ts is None:
+                q, ts = (GOOD, None) if path in image else (WAITING, None)
+            else:
+                q, ts = q_ts
+                if q == GOOD and ts is not None and pt.timeout_ns is not None and now_ns - ts > pt.timeout_ns:
+                    q = STALE
+            if path not in forced:
+                if q != GOOD and pt.substitute is not None:
+                    tag.set(pt.substitute)
+                elif path in image:
+                    tag.set(image[path])
+            else:
+                q = GOOD        # a forced value is what the operator vouches for
+            latched[path] = (q, ts)
+            io[(id(tag.holder), tag.key)] = (q, ts)
+
+    def _take_updates(self, staged: dict, now_ns: int) -> None:
+        for path, u in staged.items():
+            pt = self.input_points.get(path)
+            if pt is None:
+                continue
+            ts = now_ns if u.ts_ns is None else u.ts_ns
+            q = u.quality
+            if u.value is not None:
+                v = field_value(u.value, pt.tag.type)
+                r = pt.range
+                if v is None or (r is not None and not (r[0] <= u.value <= r[1])):
+                    q = BAD                 # keep the last good value, say it is not trusted
+                else:
+                    self.input_image[path] = v
+            self.input_quality[path] = (q, ts)
+
+    def stage_input(self, path: str, value, quality: int = GOOD, ts_ns: int | None = None) -> None:
+        """Offline callers: stage an input for the next scan. value None keeps
+        the last value; ts_ns None means fresh at every scan (never stale)."""
+        if value is not None:
+            self.input_image[path] = value
+        self.input_quality[path] = (quality, ts_ns)
+
+    def quality(self, path: str) -> tuple[int, int | None]:
+        """(quality, source timestamp) as the last scan latched it; GOOD for
+        variables no driver feeds."""
+        return self.latched_quality.get(path, (GOOD, None))
 
     def _apply_forces(self) -> None:
         for path, value in self.forced.items():
@@ -247,10 +329,13 @@ class Engine:
             raise tags.TagError(f"{what} '{path}' is {t.type}; use its elements one by one")
         return t
 
-    def declare_input(self, path: str) -> str:
+    def declare_input(self, path: str, timeout_ns: int | None = None, substitute_text: str | None = None,
+                      valid_range: tuple[float, float] | None = None) -> str:
         """Returns the canonical path, the key of input_image."""
         t = self.scalar_tag(path, "input")
+        sub = tags.parse_value(substitute_text, t.type) if substitute_text is not None else None
         self.inputs[t.path] = t
+        self.input_points[t.path] = Input(t.path, t, timeout_ns, sub, valid_range)
         return t.path
 
     def declare_output(self, path: str, safe_text: str | None = None) -> str:
@@ -311,6 +396,8 @@ class Engine:
         for out in self.outputs.values():
             if out.task is task:
                 self.output_image[out.path] = out.safe
+        if self.outputs:
+            self.io_outputs.changed()           # drivers send the safe values now, not at the next change
         self.events("fault", {"task": task.name, "what": f.what, "where": f.where, "scan": f.scan})
 
     def reset_task(self, name: str, mode: str, who: str, retained: dict | None = None) -> None:
@@ -448,6 +535,9 @@ class Engine:
             if faults:
                 return faults[0]
         return None
+
+
+_NONE = object()
 
 
 def _no_events(kind: str, data: dict) -> None:

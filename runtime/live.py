@@ -20,6 +20,9 @@ from plc_lang.diagnostics import render
 from . import tags
 from .engine import Engine, EngineError
 from .eventlog import AsyncEventLog, EventLogError
+from .io.iomap import bind_problems, read_iomap
+from .io.manager import IoManager
+from .io.quality import NAMES as QUALITY_NAMES
 from .journal import JournalWriter
 from .retain import RetainEntry, RetainError, RetainStore, RetainWriter, match_declarations
 from .scheduler import Scheduler
@@ -53,6 +56,17 @@ class LiveRuntime:
         except SiteError as e:
             self.engine.close()
             raise StartError(str(e)) from None
+        self.io_maps = []
+        problems = []
+        for path in site.io_maps:
+            m, found = read_iomap(path)
+            problems += found
+            if m is not None and not found:
+                problems += bind_problems(m, self.engine)
+                self.io_maps.append(m)
+        if problems:
+            self.engine.close()
+            raise StartError("\n".join(problems))
         os.makedirs(site.state_dir, exist_ok=True)
         self.log = AsyncEventLog(site.event_log_path)
         self.engine.events = self._event
@@ -76,6 +90,10 @@ class LiveRuntime:
                                          interval_ns=site.interval_ns, restored=self.restored, safe=safe)
         self.scheduler = Scheduler(self.engine.tasks, self._tick, clock=clock, on_overrun=self._overrun,
                                    realtime_priority=site.realtime_priority)
+        # drivers stamp inputs in the scan's clock: nanoseconds since the scheduler started
+        sched = self.scheduler
+        self.io = IoManager(self.engine, self.io_maps, lambda: sched.clock.now_ns() - sched.start_ns,
+                            events=self._event)
         self.stats = self.scheduler.stats
         self.started_wall = time.time()
         self.log.append("start", {"site": site.name, "version": RUNTIME_VERSION,
@@ -130,12 +148,14 @@ class LiveRuntime:
             self.control = ControlServer(self, self.site.control_host, self.site.control_port)
             self.control.start()
         self.scheduler.start()
+        self.io.start()
         if self.site.realtime_priority is not None:
             time.sleep(0.05)           # the scan thread asks for SCHED_FIFO as it starts
             self._event("config", {"realtime": self.scheduler.realtime})
 
     def stop(self, reason: str = "stop requested") -> None:
         self.scheduler.stop()
+        self.io.stop()
         with self.lock:
             try:
                 self.retain_writer.offer(self._retained_entries(), program_hash=self.program.project.source_hash,
@@ -189,8 +209,13 @@ class LiveRuntime:
     def read(self, path: str) -> dict:
         with self.lock:
             t = self.engine.tag(path)
-            return {"path": path, "type": str(t.type), "value": tags.to_json_value(t.get(), t.type),
-                    "forced": path in self.engine.forced}
+            q, ts = self.engine.quality(t.path)
+            out = {"path": path, "type": str(t.type), "value": tags.to_json_value(t.get(), t.type),
+                   "forced": path in self.engine.forced}
+            if t.path in self.engine.inputs:
+                out["quality"] = QUALITY_NAMES[q]
+                out["age_ms"] = None if ts is None else (self.engine.ctx.now_ns - ts) / 1e6
+            return out
 
     def write(self, path: str, value: str, who: str) -> dict:
         with self.lock:            # so `old` is the value before the write, and the logged scan is whole
@@ -235,7 +260,7 @@ class LiveRuntime:
                     "jitter_max_ms": st.jitter_max_ns / 1e6, "overruns": st.overruns,
                     "fault": str(t.faulted) if t.faulted else None,
                 }
-            return {"site": self.site.name, "scan": self.engine.scan_count, "tasks": out,
+            return {"site": self.site.name, "scan": self.engine.scan_count, "tasks": out, "io": self.io.stats(),
                     "event_log_errors": self.log_errors, "event_log_error": self.log_error,
                     "forced": {p: tags.to_json_value(v, self.engine.tag(p).type) for p, v in self.engine.forced.items()},
                     "program_sha256": self.program.project.source_hash, "version": RUNTIME_VERSION}

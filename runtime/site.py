@@ -6,6 +6,7 @@
     # program = "Main"        # when the sources have no CONFIGURATION
     # interval = "100ms"      # likewise
     state_dir = "state"       # retain file, event log, control port file
+    io_maps = ["../io_maps/site.toml"]   # field I/O (runtime/io/iomap.py)
 
     [retain]                  # optional
     period = "1s"             # at most one write per period (and at shutdown)
@@ -66,6 +67,7 @@ class SiteConfig:
     outputs: list[IoPoint] = field(default_factory=list)
     status_period_s: float = 1.0
     realtime_priority: int | None = None
+    io_maps: list[str] = field(default_factory=list)     # absolute paths of io_maps/*.toml
 
     @property
     def control_file(self) -> str:
@@ -74,7 +76,7 @@ class SiteConfig:
 
 _KNOWN = {
     "site": {"name", "sources", "program", "interval", "state_dir", "watchdog", "status_period",
-             "realtime_priority"},
+             "realtime_priority", "io_maps"},
     "retain": {"path", "period"},
     "event_log": {"path"},
     "control": {"listen"},
@@ -187,6 +189,17 @@ def load_site(path: str) -> SiteConfig:
     watchdog = _duration_s(rep, "site.watchdog", site.get("watchdog"), "site", 1.0)
     status_period = _duration_s(rep, "site.status_period", site.get("status_period"), "site", 1.0)
     state_dir = os.path.normpath(os.path.join(base, str(site.get("state_dir", "state"))))
+    io_maps = []
+    if "io_maps" in site:
+        v = site["io_maps"]
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            rep.error("site.io_maps", "must be a list of I/O map files, e.g. [\"../io_maps/site.toml\"]", "site")
+        else:
+            for x in v:
+                full = os.path.normpath(os.path.join(base, x))
+                if not os.path.isfile(full):
+                    rep.error("site.io_maps", f"no such file: {x}", "site")
+                io_maps.append(full)
     rt_prio = site.get("realtime_priority")
     if rt_prio is not None and (not isinstance(rt_prio, int) or isinstance(rt_prio, bool) or not 1 <= rt_prio <= 98):
         rep.error("site.realtime_priority", "a SCHED_FIFO priority 1..98", "site")
@@ -248,7 +261,7 @@ def load_site(path: str) -> SiteConfig:
         raise SiteError(rep.problems)
     return SiteConfig(os.path.abspath(path), str(name), src_paths, program, int(interval * 1e9) if interval else None,
                       state_dir, retain_path, elog_path, retain_period, host, port, watchdog, task_wd,
-                      points["inputs"], points["outputs"], status_period, rt_prio)
+                      points["inputs"], points["outputs"], status_period, rt_prio, io_maps)
 
 
 def check_against_program(site: SiteConfig, engine, text: str | None = None) -> None:

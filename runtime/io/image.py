@@ -1,0 +1,88 @@
+"""Process images: the only door between drivers and the engine.
+
+Drivers run at their own pace on other threads; the scan sees one consistent
+snapshot per cycle. A driver hands a group of updates (for example all the
+signals of one CAN frame) to `InputStage.publish` in one call; the engine
+drains everything published so far at the start of a scan, under one lock,
+so a frame is never half-applied.
+
+Timestamps are in the engine's clock domain (nanoseconds, the same numbers
+the scan latches as `now_ns`): the live runtime gives drivers `IoPort.clock_ns`
+for that, the virtual clock gives scenario time offline.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from .quality import GOOD
+
+
+@dataclass(frozen=True)
+class Update:
+    path: str              # canonical tag path, e.g. "Main.cellVMax"
+    value: object          # already in the variable's Python representation; None = keep the last value
+    quality: int = GOOD
+    ts_ns: int | None = None   # source timestamp (engine clock); None = now
+
+
+class InputStage:
+    """Thread-safe staging area drivers publish into; drained once per scan."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pending: dict[str, Update] = {}
+
+    def publish(self, updates: Iterable[Update]) -> None:
+        with self._lock:
+            for u in updates:
+                self._pending[u.path] = u
+
+    def drain(self) -> dict[str, Update]:
+        if not self._pending:           # the common case costs no lock
+            return {}
+        with self._lock:
+            out, self._pending = self._pending, {}
+        return out
+
+
+class OutputImage:
+    """Values the field should see, committed by the engine after each scan.
+
+    `values` holds, per output path, the program's value after a scan that
+    completed without fault, or the declared safe value while its task is
+    faulted. `seq` increases with every commit that changed something;
+    listeners (one per driver, cheap and thread-safe, e.g.
+    `loop.call_soon_threadsafe(event.set)`) hear about changes."""
+
+    def __init__(self):
+        self.values: dict[str, object] = {}
+        self.seq = 0
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, fn: Callable[[], None]) -> None:
+        self._listeners.append(fn)
+
+    def get(self, path: str):
+        return self.values.get(path)
+
+    def changed(self) -> None:
+        self.seq += 1
+        for fn in self._listeners:
+            fn()
+
+
+class IoPort:
+    """What one driver is given: publish inputs, read outputs, tell the time."""
+
+    def __init__(self, stage: InputStage, outputs: OutputImage, clock_ns: Callable[[], int]):
+        self.stage = stage
+        self.outputs = outputs
+        self.clock_ns = clock_ns
+
+    def publish(self, updates: Iterable[Update]) -> None:
+        self.stage.publish(updates)
+
+    def output(self, path: str):
+        return self.outputs.get(path)
