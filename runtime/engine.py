@@ -138,6 +138,7 @@ class Engine:
         self._roots = None
         self._issued = weakref.WeakSet()
         self.resets: list[tuple[str, str]] = []     # since the journal last looked
+        self._logged = self._logged_tags()
 
     # ------------------------------------------------------------ set-up
     def _build_tasks(self, program_name: str | None, interval_ns: int | None) -> None:
@@ -250,6 +251,8 @@ class Engine:
                 new_faults.append(f)
         if self.forced:
             self._apply_forces()
+        if self._logged:
+            self._log_changes()
         if self.outputs:
             img = self.output_image
             changed = False
@@ -261,6 +264,27 @@ class Engine:
             if changed:
                 self.io_outputs.changed()
         return new_faults
+
+    def _logged_tags(self) -> list[list]:
+        """[tag, last value] of program variables marked {attribute 'log'}:
+        every change goes to the event log (e.g. a dispatch clamp record)."""
+        from .pragmas import attributes
+        out = []
+        for inst in self.instances.values():
+            for v in inst.pou.vars.values():
+                if "log" in attributes(v.pragmas) and v.section not in ("VAR_TEMP", "VAR_EXTERNAL"):
+                    t = self.tag(f"{inst.name}.{v.name}")
+                    out.append([t, t.get()])
+        return out
+
+    def _log_changes(self) -> None:
+        for entry in self._logged:
+            tag, last = entry
+            v = tag.get()
+            if v != last:
+                entry[1] = v
+                self.events("log", {"path": tag.path, "value": tags.to_json_value(v, tag.type),
+                                    "was": tags.to_json_value(last, tag.type)})
 
     def _latch_inputs(self, now_ns: int) -> None:
         staged = self.input_stage.drain()

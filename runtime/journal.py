@@ -45,6 +45,9 @@ class JournalWriter:
                         for s in sources],
             "program": program, "interval_ns": interval_ns,
             "inputs": list(engine.inputs), "outputs": list(engine.outputs),
+            "input_points": {p: {"timeout_ns": pt.timeout_ns,
+                                 "substitute": None if pt.substitute is None else _jv(engine, p, pt.substitute)}
+                             for p, pt in engine.input_points.items()},
             "safe": safe, "watchdogs": {t.name: t.watchdog_s for t in engine.tasks},
             "restored": {p: [sig, v] for p, (sig, v) in restored.items()},
             "initial_outputs": {p: _jv(engine, p, v) for p, v in engine.output_image.items()},
@@ -53,6 +56,7 @@ class JournalWriter:
             json.dump(meta, f, indent=1)
         self._f = open(os.path.join(directory, "scans.jsonl"), "w", encoding="utf-8", buffering=1 << 16)
         self._inputs: dict = {}
+        self._quality: dict = {}
         self._outputs: dict = dict(engine.output_image)
         self._forced: dict = {}
         self._faults = len(engine.faults)
@@ -76,6 +80,11 @@ class JournalWriter:
         if changed:
             self._inputs.update(changed)
             rec["in"] = {p: _jv(p, v) for p, v in changed.items()}
+        # quality as latched (after timeouts): replaying it gives the program what it saw
+        q = {p: qt for p, qt in e.latched_quality.items() if self._quality.get(p) != qt}
+        if q:
+            self._quality.update(q)
+            rec["q"] = {p: list(qt) for p, qt in q.items()}
         if e.last_applied:
             rec["w"] = [[p, _jv(p, v), who] for p, v, who in e.last_applied]
         if e.forced != self._forced:
@@ -137,8 +146,12 @@ def _replay(directory: str, watchdog_s: float) -> ReplayResult:
         for t in eng.tasks:
             t.watchdog_s = max(watchdog_s, meta["watchdogs"].get(t.name, watchdog_s))
         eng.restore({p: (sig, v) for p, (sig, v) in meta["restored"].items()})
+        points = meta.get("input_points", {})
         for p in meta["inputs"]:
-            eng.declare_input(p)
+            pt = points.get(p, {})
+            eng.declare_input(p, pt.get("timeout_ns"))
+            if pt.get("substitute") is not None:
+                eng.input_points[p].substitute = tags.from_json_value(pt["substitute"], eng.tag(p).type)
         safe = meta["safe"]
         for p in meta["outputs"]:
             eng.declare_output(p, None)
@@ -160,6 +173,8 @@ def _replay(directory: str, watchdog_s: float) -> ReplayResult:
                     raise JournalError(f"{directory}/scans.jsonl:{line_no}: not JSON (a torn last line?)") from None
                 for p, v in rec.get("in", {}).items():
                     eng.input_image[p] = tags.from_json_value(v, eng.tag(p).type)
+                for p, (q, ts) in rec.get("q", {}).items():
+                    eng.input_quality[p] = (q, ts)
                 for task_name, mode in rec.get("reset", ()):
                     eng.reset_task(task_name, mode, "replay")
                 for p, v, who in rec.get("w", ()):

@@ -169,3 +169,51 @@ def test_offline_stage_input_is_fresh_every_scan_unless_told():
         assert e.quality("Main.t")[0] == BAD and e.tag("Main.t").get() == 99.0
     finally:
         e.close()
+
+
+def test_a_journal_replays_quality_and_substitutes_exactly(tmp_path):
+    from plc_lang.source import SourceFile
+    from runtime.journal import JournalWriter, replay
+    e = _engine()
+    try:
+        j = JournalWriter(str(tmp_path), e, [SourceFile("t.st", SRC)], program=None, interval_ns=100 * MS,
+                          restored={}, safe={"Main.out": -1.0})
+        e.input_stage.publish([Update("Main.t", 10.0, GOOD, 0)])
+        outs = []
+        for k in range(8):
+            if k == 6:
+                e.input_stage.publish([Update("Main.t", 11.0, GOOD, k * 100 * MS)])
+            due = e.due(k * 100 * MS)
+            e.scan(k * 100 * MS, due)
+            j.record(due)
+            outs.append(e.output_image["Main.out"])
+        j.close()
+    finally:
+        e.close()
+    assert outs == [20.0, 20.0, 20.0, 20.0, 198.0, 198.0, 22.0, 22.0]   # stale after 300 ms: the substitute
+    r = replay(str(tmp_path))
+    assert r.ok and r.scans == 8, r.divergence
+
+
+def test_variables_marked_log_go_to_the_event_log_on_change():
+    e = build("""
+PROGRAM Main
+VAR
+    {attribute 'log'}
+    clampLog : STRING;
+    n : INT;
+END_VAR
+n := n + 1;
+IF n = 2 THEN clampLog := 'clamp: requested 5000.0 W, applied 2800.0 W'; END_IF
+IF n = 4 THEN clampLog := ''; END_IF
+END_PROGRAM
+""", interval="100ms")
+    got = []
+    e.events = lambda kind, data: got.append((kind, data, e.scan_count))
+    try:
+        e.run(5)
+    finally:
+        e.close()
+    assert got == [("log", {"path": "Main.clampLog", "value": "clamp: requested 5000.0 W, applied 2800.0 W",
+                            "was": ""}, 2),
+                   ("log", {"path": "Main.clampLog", "value": "", "was": "clamp: requested 5000.0 W, applied 2800.0 W"}, 4)]
