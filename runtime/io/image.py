@@ -64,6 +64,10 @@ class OutputImage:
     def listen(self, fn: Callable[[], None]) -> None:
         self._listeners.append(fn)
 
+    def unlisten(self, fn: Callable[[], None]) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
     def get(self, path: str):
         return self.values.get(path)
 

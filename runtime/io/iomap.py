@@ -306,6 +306,15 @@ def _device(rep: _Report, name: str, d, base: str) -> Device | None:
         for k in ("certificate", "private_key"):
             if k in d:
                 setattr(dev, k, os.path.normpath(os.path.join(base, str(d[k]))))
+                if not os.path.isfile(getattr(dev, k)):
+                    rep.error(table, k, f"{label}.{k}", f"no such file: {d[k]}")
+            elif sec != "None":
+                rep.error(table, None, f"{label}.{k}", f"missing: security {sec} needs the client's {k.replace('_', ' ')}")
+        # the driver re-stamps steady values on the server's keep-alives, a quarter of the timeout apart
+        if dev.period_ns * 4 > dev.timeout_ns:
+            rep.error(table, "period" if "period" in d else "timeout", f"{label}.period",
+                      f"publishing every {dev.period_ns / 1e6:g} ms cannot prove freshness within the "
+                      f"{dev.timeout_ns / 1e6:g} ms timeout: keep period <= timeout / 4")
     return dev
 
 
@@ -448,12 +457,8 @@ def _modbus_point(rep, table, label, p, pt: Point, dev: Device) -> None:
 
 
 def _node_id_error(text: str) -> str | None:
-    try:
-        from asyncua import ua
-        ua.NodeId.from_string(text)
-    except Exception as e:  # noqa: BLE001 - asyncua raises several kinds for bad text
-        return f"{text!r} is not a NodeId ({e})"
-    return None
+    from .opcua_client import parse_node_id
+    return parse_node_id(text)
 
 
 def _server(rep: _Report, s) -> ModbusServer | None:

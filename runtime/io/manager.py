@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import threading
 import traceback
 
@@ -52,6 +53,9 @@ class IoManager:
     def start(self) -> None:
         if not self.drivers:
             return
+        # asyncua prints a traceback at ERROR for every lost connection; the
+        # driver's stats and the inputs' quality already say it, once
+        logging.getLogger("asyncua").setLevel(logging.CRITICAL)
         self._thread = threading.Thread(target=self._run, name="gridplc-io", daemon=True)
         self._thread.start()
         self._started.wait(5.0)
