@@ -253,6 +253,7 @@ class Engine:
             self._apply_forces()
         if self._logged:
             self._log_changes()
+        self.io_outputs.committed_ns = now_ns
         if self.outputs:
             img = self.output_image
             changed = False

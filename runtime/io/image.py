@@ -59,6 +59,9 @@ class OutputImage:
     def __init__(self):
         self.values: dict[str, object] = {}
         self.seq = 0
+        # engine-clock time of the last scan, changed or not: a periodic
+        # keep-alive must stop when the scans stop, not only the I/O thread
+        self.committed_ns: int | None = None
         self._listeners: list[Callable[[], None]] = []
 
     def listen(self, fn: Callable[[], None]) -> None:

@@ -552,63 +552,26 @@ def _check_overlaps(rep: _Report, m: IoMap) -> None:
                 seen[k] = i
 
 
-_DBC_CACHE: dict[str, object] = {}
-
-
-def load_dbc(path: str):
-    db = _DBC_CACHE.get(path)
-    if db is None:
-        import cantools
-        db = cantools.database.load_file(path, strict=False)
-        _DBC_CACHE[path] = db
-    return db
-
-
-def find_message(db, name: str):
-    """By name, or by id written as "0x356" / "854"."""
-    try:
-        return db.get_message_by_name(name)
-    except KeyError:
-        pass
-    try:
-        return db.get_message_by_frame_id(int(name, 0))
-    except (KeyError, ValueError):
-        return None
-
-
 def _check_dbc(rep: _Report, m: IoMap) -> None:
-    import difflib
+    from .can_codec import CanConfigError, missing
     for dev in m.devices.values():
         if dev.transport != "can" or dev.dbc is None or not os.path.isfile(dev.dbc):
             continue
         try:
-            db = load_dbc(dev.dbc)
-        except Exception as e:  # noqa: BLE001 - cantools raises parser-specific errors
-            rep.error((f"devices.{dev.name}", None), "dbc", f"devices.{dev.name}.dbc", f"cannot read the DBC: {e}")
-            continue
-        names = [msg.name for msg in db.messages]
-        for j, t in enumerate(dev.transmit):
-            if find_message(db, t.message) is None:
-                close = difflib.get_close_matches(t.message, names, 3)
-                rep.error((f"devices.{dev.name}.transmit", j), "message", f"devices.{dev.name}.transmit[{j}].message",
-                          f"no message '{t.message}' in {os.path.basename(dev.dbc)}"
-                          + (f" (did you mean {', '.join(close)}?)" if close else ""))
-        for i, pt in enumerate(m.points):
-            if pt.device != dev.name or pt.message is None or pt.signal is None:
-                continue
-            msg = find_message(db, pt.message)
-            if msg is None:
-                close = difflib.get_close_matches(pt.message, names, 3)
-                rep.error(("points", i), "message", f"points[{i}].message",
-                          f"no message '{pt.message}' in {os.path.basename(dev.dbc)}"
-                          + (f" (did you mean {', '.join(close)}?)" if close else ""))
-                continue
-            sigs = [s.name for s in msg.signals]
-            if pt.signal not in sigs:
-                close = difflib.get_close_matches(pt.signal, sigs, 3)
-                rep.error(("points", i), "signal", f"points[{i}].signal",
-                          f"message {msg.name} has no signal '{pt.signal}'"
-                          + (f" (did you mean {', '.join(close)}?)" if close else f" (signals: {', '.join(sigs)})"))
+            for j, t in enumerate(dev.transmit):
+                problem = missing(dev.dbc, t.message)
+                if problem:
+                    rep.error((f"devices.{dev.name}.transmit", j), "message", f"devices.{dev.name}.transmit[{j}].message",
+                              problem)
+            for i, pt in enumerate(m.points):
+                if pt.device != dev.name or pt.message is None or pt.signal is None:
+                    continue
+                if missing(dev.dbc, pt.message):
+                    rep.error(("points", i), "message", f"points[{i}].message", missing(dev.dbc, pt.message))
+                elif missing(dev.dbc, pt.message, pt.signal):
+                    rep.error(("points", i), "signal", f"points[{i}].signal", missing(dev.dbc, pt.message, pt.signal))
+        except CanConfigError as e:
+            rep.error((f"devices.{dev.name}", None), "dbc", f"devices.{dev.name}.dbc", str(e))
 
 
 # ---------------------------------------------------------------- against the program
@@ -670,12 +633,12 @@ def _type_problem(pt: Point, t, dev: Device) -> str | None:
     """Whether the variable's type can hold what the point delivers."""
     ts = strip_subrange(t)
     if dev.transport == "can" and pt.message and pt.signal and dev.dbc and os.path.isfile(dev.dbc):
-        msg = find_message(load_dbc(dev.dbc), pt.message)
-        sig = next((x for x in msg.signals if x.name == pt.signal), None) if msg is not None else None
-        if sig is None:
-            return None
-        return _fits(t, ts, _signal_bounds(sig), _integral(sig.scale, sig.offset) and not sig.is_float,
-                     sig.length == 1, f"signal {sig.name}")
+        from .can_codec import CanConfigError, signal_range
+        try:
+            r = signal_range(dev.dbc, pt.message, pt.signal)
+        except CanConfigError:
+            return None                 # reported by the map's own checks
+        return _fits(t, ts, (r.minimum, r.maximum), r.integral, r.length == 1, f"signal {pt.signal}")
     if dev.transport == "modbus":
         if pt.sunspec:
             if not isinstance(ts, (RealType, IntType)) or isinstance(ts, BoolType):
@@ -697,16 +660,6 @@ def _type_problem(pt: Point, t, dev: Device) -> str | None:
 
 def _integral(scale, offset) -> bool:
     return float(scale).is_integer() and float(offset).is_integer()
-
-
-def _signal_bounds(sig) -> tuple[float, float]:
-    raw_lo = -(1 << (sig.length - 1)) if sig.is_signed else 0
-    raw_hi = (1 << (sig.length - 1)) - 1 if sig.is_signed else (1 << sig.length) - 1
-    a, b = raw_lo * sig.scale + sig.offset, raw_hi * sig.scale + sig.offset
-    lo, hi = min(a, b), max(a, b)
-    if sig.minimum is not None and sig.maximum is not None and sig.minimum < sig.maximum:
-        lo, hi = max(lo, sig.minimum), min(hi, sig.maximum)
-    return lo, hi
 
 
 def _fits(t, ts, bounds: tuple[float, float], integral: bool, one_bit: bool, what: str) -> str | None:

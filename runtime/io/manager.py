@@ -56,6 +56,8 @@ class IoManager:
         # asyncua prints a traceback at ERROR for every lost connection; the
         # driver's stats and the inputs' quality already say it, once
         logging.getLogger("asyncua").setLevel(logging.CRITICAL)
+        # python-can's socketcand bus warns on every frame split across TCP segments
+        logging.getLogger("can").setLevel(logging.ERROR)
         self._thread = threading.Thread(target=self._run, name="gridplc-io", daemon=True)
         self._thread.start()
         self._started.wait(5.0)
