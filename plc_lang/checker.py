@@ -12,6 +12,7 @@ from . import ast as A
 from .diagnostics import DiagnosticSink
 from .model import CallInfo, CheckedProject, PouInfo, Ref, VarInfo
 from .stdlib.functions import FUNCTIONS, split_conversion
+from .testing import IO_FUNCTIONS, TEST_FUNCTIONS, is_test
 from .types import (BOOL, DINT, ELEMENTARY, ERROR, LINT, LREAL, LTIME, REAL, TIME, ULINT, VOID,
                     ArrayType, BoolType, DateType, EnumType, ErrorType, FBType, IntType,
                     LiteralIntType, LiteralRealType, RealType, StringType, StructType, SubrangeType,
@@ -56,6 +57,7 @@ class ExprChecker:
         self.sink = sink
         self.sym = symbols
         self._enum_index: dict[str, list[EnumType]] | None = None
+        self.statement_call: A.Call | None = None     # the call a call statement stands for
 
     # ------------------------------------------------------------ constants
     def const_int(self, e: A.Expr, scope) -> int | None:
@@ -659,6 +661,10 @@ class ExprChecker:
                                 "call a function block instance as a statement")
                 return ERROR
             return self._user_call(e, e.args, pou, scope, "function")
+        if k in IO_FUNCTIONS:
+            return self._io_call(e, k, scope)
+        if k in TEST_FUNCTIONS:
+            return self._test_call(e, k, scope)
         if k in FUNCTIONS or split_conversion(k) is not None:
             return self._std_call(e, k, scope, expected)
         v = self.lookup_var(e.name, scope)
@@ -671,6 +677,146 @@ class ExprChecker:
             return ERROR
         self.sink.error("E0011", e.span, f"unknown function '{e.name}'")
         return ERROR
+
+    # ------------------------------------------------------------ I/O quality
+    def _io_call(self, e: A.Call, k: str, scope):
+        args = e.args
+        if len(args) != 1 or args[0].kind != "in" or (args[0].name is not None and args[0].name.upper() != "IN"):
+            self.sink.error("E0050", e.span, f"{k} takes one variable, e.g. {k}(tBat)")
+            for a in args:
+                self.expr(a.value, scope)
+            return ERROR
+        x = args[0].value
+        t = self.expr(x, scope)
+        if _is_err(t):
+            return ERROR
+        problem = self._io_target_problem(x, t)
+        if problem is not None:
+            self.sink.error("E0053", x.span, f"{k} needs a variable: {problem}",
+                            "quality belongs to a variable the I/O map binds (a variable, struct member, "
+                            "array element or global)")
+            return ERROR
+        rt = {"IO_OK": BOOL, "IO_QUALITY": ELEMENTARY["INT"], "IO_AGE": TIME}[k]
+        self.p.calls[e] = CallInfo("io", k, None, [(None, x)], [], rt, [t])
+        return rt
+
+    def _io_target_problem(self, x, t) -> str | None:
+        if isinstance(x, A.BitAccess):
+            return "a single bit has no quality of its own; ask about the whole word"
+        if not isinstance(x, (A.Name, A.Member, A.Index)):
+            what = "a constant" if x in self.p.consts else "an expression"
+            return f"{what} has no quality; pass the variable itself"
+        root = x
+        while isinstance(root, (A.Member, A.Index)):
+            if self.p.refs.get(root) is not None:          # `Mode.IDLE`
+                break
+            root = root.base
+        ref = self.p.refs.get(root)
+        if ref is None or ref.var is None:
+            return "an enumeration value has no quality"
+        ts = strip_subrange(t)
+        if isinstance(ts, FBType):
+            return "a function block instance has no quality; name one of its outputs"
+        if isinstance(ts, (ArrayType, StructType)):
+            return f"this is a whole {ts}; name one element or member"
+        return None
+
+    # ------------------------------------------------------------ test functions
+    def _test_call(self, e: A.Call, k: str, scope):
+        pnames, required = TEST_FUNCTIONS[k]
+        values = self._bind_test_args(e, k, pnames, required)
+        if values is None:
+            for a in e.args:
+                self.expr(a.value, scope)
+            return ERROR
+        misuse = None
+        if scope.pou is None or not is_test(scope.pou.decl):
+            misuse = (f"{k} is allowed only in a test",
+                      "a test is a PROGRAM or FUNCTION_BLOCK named TEST_... or marked {attribute 'test'}")
+        elif e is not self.statement_call:
+            misuse = (f"{k} is a statement of its own, not a value",)
+        if misuse is not None:
+            self.sink.error("E0093", e.span, *misuse)
+            for v in values:
+                if v is not None:
+                    self.expr(v, scope)        # typed, so its variables count as used
+            return ERROR
+        ok = True
+        for name, v in zip(pnames, values):
+            if v is None:
+                continue
+            if name == "MSG":
+                t = self.expr(v, scope)
+                if not _is_err(t) and not isinstance(strip_subrange(t), StringType):
+                    self.sink.error("E0020", v.span, f"{k}: the message is a STRING, not {t}")
+                    ok = False
+            elif name == "COND":
+                t = self.expr(v, scope, BOOL)
+                if not _is_err(t) and not isinstance(strip_subrange(t), BoolType):
+                    self.sink.error("E0020", v.span, f"{k} needs a BOOL condition, not {t}")
+                    ok = False
+            elif name in ("EXPECTED", "ACTUAL", "TOLERANCE") and k == "ASSERT_NEAR":
+                t = self.expr(v, scope)
+                if not _is_err(t) and not _numeric(strip_subrange(t)):
+                    self.sink.error("E0020", v.span, f"ASSERT_NEAR compares numbers, not {t}")
+                    ok = False
+            elif name == "T":
+                t = self.expr(v, scope)
+                if not _is_err(t) and not isinstance(strip_subrange(t), TimeType):
+                    self.sink.error("E0020", v.span, f"ADVANCE takes a duration such as T#500ms, not {t}")
+                    ok = False
+                elif self.p.consts.get(v, 0) < 0:
+                    self.sink.error("E0030", v.span, "ADVANCE cannot move time backwards")
+                    ok = False
+            elif name == "N":
+                t = self.expr(v, scope)
+                if not _is_err(t) and not is_arith_int(strip_subrange(t)):
+                    self.sink.error("E0020", v.span, f"ADVANCE_SCANS takes a number of scans, not {t}")
+                    ok = False
+                elif self.p.consts.get(v, 0) < 0:
+                    self.sink.error("E0030", v.span, "ADVANCE_SCANS cannot move time backwards")
+                    ok = False
+            else:
+                t = None                  # ASSERT_EQ operands: typed as one comparison below
+            ok = ok and not _is_err(t)
+        node = None
+        if k == "ASSERT_EQ":
+            # typed as `expected = actual`: the same literal and binary32 rules, and
+            # arrays, structs and instances cannot be compared
+            node = A.BinOp("=", values[0], values[1], e.span)
+            ok = not _is_err(self.expr(node, scope)) and ok
+        if not ok:
+            return ERROR
+        self.p.calls[e] = CallInfo("test", k, None, [(None, v) for v in values], [], VOID, node=node)
+        return VOID
+
+    def _bind_test_args(self, e, k, pnames, required):
+        """Positional or formal (name :=) arguments -> a value per parameter (None if left out)."""
+        args = e.args
+        if any(a.kind != "in" for a in args):
+            self.sink.error("E0051", e.span, f"{k} has no outputs")
+            return None
+        if all(a.name is None for a in args):
+            if not required <= len(args) <= len(pnames):
+                n = f"{required}" if required == len(pnames) else f"{required} or {len(pnames)}"
+                self.sink.error("E0050", e.span, f"{k} takes {n} argument(s) ({', '.join(pnames)}), {len(args)} given")
+                return None
+            return [a.value for a in args] + [None] * (len(pnames) - len(args))
+        if any(a.name is None for a in args):
+            self.sink.error("E0050", e.span, f"{k}: use either all positional or all formal (name :=) arguments")
+            return None
+        by_name = {}
+        for a in args:
+            n = a.name.upper()
+            if n not in pnames:
+                self.sink.error("E0051", a.span, f"{k} has no input '{a.name}' (inputs: {', '.join(pnames)})")
+                return None
+            by_name[n] = a.value
+        missing = [n for n in pnames[:required] if n not in by_name]
+        if missing:
+            self.sink.error("E0050", e.span, f"{k} needs its input {missing[0]}")
+            return None
+        return [by_name.get(n) for n in pnames]
 
     def bind_args(self, node, args, pou: PouInfo, scope, kind: str) -> CallInfo | None:
         info = CallInfo(kind, pou.name, pou, [], [])

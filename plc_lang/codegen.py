@@ -23,8 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import ast as A
+from .instrument import Count, Recorder, call_text, expr_line, may_escape, may_fault
 from .model import CallInfo, CheckedProject, PouInfo, VarInfo
-from .types import (ArrayType, BoolType, DateType, EnumType, FBType, IntType, LiteralIntType,
+from .testing import is_test, scan_interval_ns
+from .types import (BOOL, ArrayType, BoolType, DateType, EnumType, FBType, IntType, LiteralIntType,
                     RealType, StringType, StructType, SubrangeType, TimeType, Type, default_value,
                     strip_subrange)
 
@@ -48,6 +50,8 @@ class CompiledProgram:
     sites: list                     # index-check site id -> (Span, lo, hi)
     project: CheckedProject
     class_names: dict[str, str] = field(default_factory=dict)   # POU key -> Python class/function name
+    asserts: list = field(default_factory=list)                 # assertion site id -> AssertSite
+    coverage: object = None         # instrument.CoverageMap when compiled with coverage=True
 
     def load(self) -> dict:
         """A fresh namespace: its own globals, watchdog flag and classes, so
@@ -78,6 +82,8 @@ class CompiledProgram:
         ns["mux_error__"] = mux_error__
         ns["range_fault__"] = range_fault__
         ns["wd__"] = [False]
+        if self.coverage is not None:
+            ns["cov__"] = self.coverage.counts      # shared: every load adds to the same hits
         exec(self.code, ns)
         return ns
 
@@ -88,6 +94,15 @@ class CompiledProgram:
                 if sp is not None:
                     return sp
         return None
+
+
+@dataclass
+class AssertSite:
+    """An ASSERT_* statement of a test: what a failure report shows."""
+    span: object
+    func: str                       # ASSERT_EQ
+    text: str                       # the call as written
+    types: list                     # types of the values passed to assert_failed__
 
 
 class _Out:
@@ -114,8 +129,8 @@ class Unsupported(Exception):
         self.what = what
 
 
-def generate(project: CheckedProject) -> CompiledProgram:
-    g = _Gen(project)
+def generate(project: CheckedProject, coverage: bool = False) -> CompiledProgram:
+    g = _Gen(project, coverage)
     g.emit_all()
     src = "\n".join(g.out.lines) + "\n"
     try:
@@ -126,19 +141,29 @@ def generate(project: CheckedProject) -> CompiledProgram:
         span = g.out.spans[line] if line and line < len(g.out.spans) else None
         raise Unsupported(span, "statements or expressions nested this deeply "
                           f"(the Python compiler stops: {type(e).__name__})") from None
-    return CompiledProgram(src, code, g.out.spans, g.sites, project, g.class_names)
+    return CompiledProgram(src, code, g.out.spans, g.sites, project, g.class_names, g.asserts,
+                           g.cov.map if g.cov is not None else None)
 
 
 class _Gen:
-    def __init__(self, p: CheckedProject):
+    def __init__(self, p: CheckedProject, coverage: bool = False):
         self.p = p
         self.out = _Out()
+        self.cov = None
+        if coverage:
+            from .rt_support import HAVE_F32_EXT
+            self.cov = Recorder(p.sources, HAVE_F32_EXT)
         self.sites: list = []
+        self.asserts: list[AssertSite] = []
         self.class_names: dict[str, str] = {}
 
     def site(self, span, lo=0, hi=0) -> int:
         self.sites.append((span, lo, hi))
         return len(self.sites) - 1
+
+    def assert_site(self, s: A.CallStmt, func: str, types: list) -> int:
+        self.asserts.append(AssertSite(s.span, func, call_text(self.p.sources, s), types))
+        return len(self.asserts) - 1
 
     # ------------------------------------------------------------ module
     def emit_all(self) -> None:
@@ -191,13 +216,13 @@ class _Gen:
         gl = list(self.p.globals.values())
         o.line("class Globals__:")
         o.indent += 1
-        o.line(f"__slots__ = ({''.join(repr(v.pyname) + ', ' for v in gl)})")
+        o.line(f"__slots__ = ('ctx__', {''.join(repr(v.pyname) + ', ' for v in gl)})")
         o.line("")
         o.line("def __init__(self, ctx__):")
         o.indent += 1
+        o.line("self.ctx__ = ctx__")       # functions reach the context (IO_OK of a global) through g__
         for v in gl:
             o.line(f"self.{v.pyname} = {self.init_expr(v.type, v.init)}")
-        o.line("pass")
         o.indent -= 2
         o.line("")
         o.line("")
@@ -427,6 +452,8 @@ class _PouGen:
         self.for_ranges: dict[str, tuple[int, int]] = {}
         self.tmp = 0
         self.loop_stack: list[str] = []     # "for" / "while" / "repeat" (REPEAT needs CONTINUE care)
+        self.cov = gen.cov if gen.cov is not None and not is_test(info.decl) else None
+        self.seg: Count | None = None       # coverage: how often the statement being emitted runs
 
     def new_tmp(self) -> str:
         self.tmp += 1
@@ -490,9 +517,45 @@ class _PouGen:
         return out
 
     # ------------------------------------------------------------ statements
-    def block(self, stmts) -> None:
+    def block(self, stmts, arm: bool = False, first: Count | None = None) -> Count | None:
+        """Emit stmts. With coverage, returns how often the block's top ran:
+        first when it is known without a counter (an ELSE: the IF's count
+        minus its arms'), else a counter emitted at the top (even for an
+        empty block when arm: an arm's hits). A statement that may leave the
+        list early starts a new counter after it."""
+        cov = self.cov
+        if cov is None:
+            for s in stmts:
+                self.stmt(s)
+            return None
+        seg = top = first
         for s in stmts:
+            if isinstance(s, A.Empty):
+                continue
+            if seg is None:
+                self.o.span = s.span
+                seg = self._count_here()
+                top = top or seg
+            cov.statement(s, seg)
+            self.seg = seg
             self.stmt(s)
+            if may_escape(self.p, s, cov.f32_ext, self.index_in_bounds):
+                seg = None
+        if top is None and arm:
+            top = self._count_here()
+        return top
+
+    def _count_here(self) -> Count:
+        k = self.cov.counter()
+        self.o.line(f"cov__[{k}] += 1")
+        return Count((k,))
+
+    def _derivable(self, exprs) -> bool:
+        """Does the statement being emitted run one of its arms (or none)
+        every time, so the rest is its count minus the arms'?"""
+        seg = self.seg
+        return seg is not None and seg.scale == 1 and not any(
+            may_fault(self.p, e, self.cov.f32_ext, self.index_in_bounds) for e in exprs)
 
     def stmt(self, s) -> None:  # noqa: C901
         o = self.o
@@ -502,33 +565,58 @@ class _PouGen:
         elif isinstance(s, A.CallStmt):
             self.call_stmt(s)
         elif isinstance(s, A.If):
+            cov = self.cov
+            rest = self.seg if cov is not None and self._derivable([c for c, _ in s.branches]) else None
             for i, (c, body) in enumerate(s.branches):
                 o.span = c.span
                 o.line(f"{'if' if i == 0 else 'elif'} {self.cond(c)}:")
                 o.indent += 1
-                self.block(body)
+                k = self.block(body, arm=True)
+                if cov is not None:
+                    cov.branch(s, f"if{i + 1}", expr_line(c),
+                               f"IF arm {i + 1} ({'IF' if i == 0 else 'ELSIF'} {cov.text([c])})", k)
+                    rest = rest - k if rest is not None else None
                 o.line("pass")
                 o.indent -= 1
             if s.else_body is not None:
                 o.line("else:")
                 o.indent += 1
-                self.block(s.else_body)
+                k = self.block(s.else_body, arm=True, first=rest)
+                if cov is not None:
+                    cov.branch(s, "else", cov.else_line(s.else_body, s.span.line),
+                               f"IF arm {len(s.branches) + 1} (ELSE)", k)
                 o.line("pass")
                 o.indent -= 1
+            elif cov is not None:
+                if rest is None:
+                    o.line("else:")
+                    o.indent += 1
+                    rest = self._count_here()
+                    o.indent -= 1
+                cov.branch(s, "none", s.span.line, "IF implicit ELSE (every condition FALSE)", rest)
         elif isinstance(s, A.Case):
             self.case(s)
         elif isinstance(s, A.For):
             self.for_(s)
         elif isinstance(s, A.While):
             site = self.g.site(s.span)
+            seg, skipped = self.seg, None
+            if self.cov is not None:
+                skipped = self.new_tmp()
+                o.line(f"{skipped} = True")
             o.line(f"while {self.cond(s.cond)}:")
             o.indent += 1
             o.line(f"if wd__[0]: wd_expired__({site})")
+            if skipped is not None:
+                o.line(f"{skipped} = False")
             self.loop_stack.append("while")
             self.block(s.body)
             self.loop_stack.pop()
             o.line("pass")
             o.indent -= 1
+            if skipped is not None:
+                o.span = s.span
+                self.loop_branches(s, "WHILE", seg, f"if {skipped}: ")
         elif isinstance(s, A.Repeat):
             site = self.g.site(s.span)
             o.line("while True:")
@@ -669,6 +757,9 @@ class _PouGen:
         info: CallInfo | None = self.p.calls.get(s)
         if info is None:
             return
+        if info.kind == "test":
+            self.test_call(s, info)
+            return
         if info.kind != "fb":
             call = A.Call(s.target.name, s.args, s.span)
             self.p.calls[call] = info
@@ -765,6 +856,72 @@ class _PouGen:
             return f"{self.expr(target.base).src}.__setitem__({self.index_src(target)}, {src})"
         raise Unsupported(target.span, "writing a function output into a single bit")
 
+    # ------------------------------------------------------------ I/O quality, tests
+    def io_call(self, info: CallInfo) -> Code:
+        """ctx.io maps (id(holder), key) -- what runtime.tags.resolve gives for
+        the variable's tag -- to (quality, source ts ns); absent means good."""
+        x = info.inputs[0][1]
+        root = x
+        while isinstance(root, (A.Member, A.Index)):
+            root = root.base
+        var = self.p.refs[root].var
+        is_global = var.section in ("VAR_GLOBAL", "VAR_EXTERNAL")
+        if not is_global and (self.info.kind == "FUNCTION" or var.section == "VAR_TEMP"):
+            # no tag reaches a function's or a temp's variables: never bound, always good
+            return Code({"IO_OK": "True", "IO_QUALITY": "0", "IO_AGE": "0"}[info.name], True, True,
+                        None if info.name == "IO_OK" else (0, 0))
+        ctx = "g__.ctx__" if self.info.kind == "FUNCTION" else "self.ctx__"
+        if isinstance(x, A.Name):
+            holder, key = ("g__" if is_global else "self"), repr(var.pyname)
+        elif isinstance(x, A.Member):
+            holder, key = self.expr(x.base).src, repr(self.member_attr(x))
+        else:
+            holder, key = self.expr(x.base).src, self.index_src(x)
+        if info.name == "IO_AGE":
+            return Code(f"io_age__({ctx}, {holder}, {key})", True)
+        q = f"{ctx}.io.get((id__({holder}), {key}), IO_GOOD__)[0]"
+        if info.name == "IO_OK":
+            return Code(f"({q} == 0)", True)
+        return Code(q, True, False, (0, 3))
+
+    def test_call(self, s: A.CallStmt, info: CallInfo) -> None:
+        o = self.o
+        k = info.name
+        vals = [v for _, v in info.inputs]
+        if k == "ADVANCE":
+            t = strip_subrange(self.p.expr_types[vals[0]])
+            v = self.expr(vals[0]).src
+            o.line(f"advance__(self.ctx__, {v if t.unit_ns == 1 else f'({v}) * {t.unit_ns}'})")
+            return
+        if k == "ADVANCE_SCANS":
+            interval, _ = scan_interval_ns(self.info.decl)
+            n = self.observe(self.expr(vals[0]), self.p.expr_types[vals[0]])
+            o.line(f"advance__(self.ctx__, ({n}) * {interval})")
+            return
+        msg = f", {self.expr(vals[-1]).src}" if vals[-1] is not None else ", ''"
+        if k in ("ASSERT_TRUE", "ASSERT_FALSE"):
+            site = self.g.assert_site(s, k, [BOOL])
+            c = self.cond(vals[0])
+            if k == "ASSERT_TRUE":
+                o.line(f"if not {c}: assert_failed__({site}{msg}, False)")
+            else:
+                o.line(f"if {c}: assert_failed__({site}{msg}, True)")
+            return
+        n = 2 if k == "ASSERT_EQ" else 3
+        if k == "ASSERT_EQ":
+            ot = strip_subrange(self.p.op_types.get(info.node, self.p.expr_types[vals[0]]))
+            srcs = [self.observe(self.expr(v), ot) for v in vals[:2]]
+            types = [ot, ot]
+        else:
+            types = [self.p.expr_types[v] for v in vals[:3]]
+            srcs = [self.observe(self.expr(v), t) for v, t in zip(vals[:3], types)]
+        tmps = [self.new_tmp() for _ in range(n)]
+        for t, src in zip(tmps, srcs):
+            o.line(f"{t} = {src}")
+        site = self.g.assert_site(s, k, types)
+        test = f"{tmps[0]} == {tmps[1]}" if k == "ASSERT_EQ" else f"abs({tmps[0]} - {tmps[1]}) <= {tmps[2]}"
+        o.line(f"if not ({test}): assert_failed__({site}{msg}, {', '.join(tmps)})")
+
     # ------------------------------------------------------------ CASE / FOR
     def case(self, s: A.Case) -> None:
         o = self.o
@@ -780,7 +937,8 @@ class _PouGen:
             o.line(f"{t} = {wrap_src(sel.src, st)}")
             src = t
         first = True
-        for br in s.branches:
+        rest = self.seg if self.cov is not None and self._derivable([s.selector]) else None
+        for i, br in enumerate(s.branches):
             conds = []
             for lab in br.labels:
                 lo = self.p.consts[lab.low]
@@ -792,18 +950,31 @@ class _PouGen:
             o.line(f"{'if' if first else 'elif'} {' or '.join(conds)}:")
             first = False
             o.indent += 1
-            self.block(br.body)
+            k = self.block(br.body, arm=True)
+            if self.cov is not None:
+                text = self.cov.text([x for lab in br.labels for x in (lab.low, lab.high)])
+                self.cov.branch(s, f"case{i + 1}", br.span.line, f"CASE arm '{text}'", k)
+                rest = rest - k if rest is not None else None
             o.line("pass")
             o.indent -= 1
         if s.else_body is not None:
             if first:
-                self.block(s.else_body)
+                k = self.block(s.else_body, arm=True, first=rest)
             else:
                 o.line("else:")
                 o.indent += 1
-                self.block(s.else_body)
+                k = self.block(s.else_body, arm=True, first=rest)
                 o.line("pass")
                 o.indent -= 1
+            if self.cov is not None:
+                self.cov.branch(s, "else", self.cov.else_line(s.else_body, s.span.line), "CASE ELSE", k)
+        elif self.cov is not None and not _covers_enum(s, st, self.p.consts):
+            if rest is None:
+                o.line("else:" if not first else "if True:")
+                o.indent += 1
+                rest = self._count_here()
+                o.indent -= 1
+            self.cov.branch(s, "none", s.span.line, "CASE implicit ELSE (no label matched)", rest)
 
     def for_(self, s: A.For) -> None:
         o = self.o
@@ -821,10 +992,15 @@ class _PouGen:
                 t = self.new_tmp()
                 o.line(f"{t} = {start}")
                 start = t
+            end_ref = end
             if not _simple_src(end):
                 t = self.new_tmp()
                 o.line(f"{t} = {end}")
                 stop = f"{t} + 1" if step > 0 else f"{t} - 1"
+                end_ref = t
+            if self.cov is not None and s not in self.p.for_ranges:
+                # constant bounds enter always or never: no branch to cover
+                self.loop_branches(s, "FOR", self.seg, f"if {start} {'>' if step > 0 else '<'} {end_ref}: ")
             # IEC leaves the variable one step past the last value (or at the
             # start when the loop does not run); `for ... else` gives exactly that
             o.line(f"{vname} = {start} - {step}")
@@ -833,10 +1009,16 @@ class _PouGen:
             o.line(f"for {vname} in range({start}, {stop}{', ' + str(step) if step != 1 else ''}):")
             o.indent += 1
             trips = abs(rng[1] - rng[0]) // abs(step) + 1 if rng is not None else None
-            if trips is None or trips > LOOP_UNCHECKED_TRIPS_MAX or has_inner_loop:
+            checked = trips is None or trips > LOOP_UNCHECKED_TRIPS_MAX or has_inner_loop
+            if checked:
                 o.line(f"if wd__[0]: wd_expired__({self.g.site(s.span)})")
             self.loop_stack.append("for")
-            self.block(s.body)
+            if self.cov is not None and not checked and not any(
+                    may_escape(self.p, x, self.cov.f32_ext, self.index_in_bounds) for x in s.body):
+                # nothing stops a trip early: the body runs `trips` times per run of the loop
+                self.block(s.body, first=self.seg.times(trips))
+            else:
+                self.block(s.body)
             self.loop_stack.pop()
             o.line("pass")
             o.indent -= 1
@@ -853,6 +1035,9 @@ class _PouGen:
         o.line(f"{t_end} = {end}")
         o.line(f"{t_step} = {stp}")
         o.line(f"if {t_step} == 0: ref_error__('FOR step is 0')")
+        if self.cov is not None:
+            self.loop_branches(s, "FOR", self.seg,
+                               f"if not (({vname} <= {t_end}) if {t_step} > 0 else ({vname} >= {t_end})): ")
         o.line(f"while ({vname} <= {t_end}) if {t_step} > 0 else ({vname} >= {t_end}):")
         o.indent += 1
         o.line(f"if wd__[0]: wd_expired__({self.g.site(s.span)})")
@@ -862,6 +1047,32 @@ class _PouGen:
         self.loop_stack.pop()
         o.line(step_line)
         o.indent -= 1
+
+    def index_in_bounds(self, e: A.Index) -> bool:
+        """Does index_src emit no check for e (constant or a FOR variable or
+        typed range inside the bounds)?"""
+        at = strip_subrange(self.p.expr_types[e.base])
+        for ix, (lo, hi) in zip(e.indices, at.dims):
+            if ix in self.p.consts:
+                continue
+            ref = self.p.refs.get(ix) if isinstance(ix, A.Name) else None
+            if ref is None or ref.var is None:
+                return False
+            k = ref.var.key
+            rng = self.for_ranges.get(k) if k in self.for_ranges else _int_bounds(ref.var.type)
+            if rng is None or not (lo <= rng[0] and rng[1] <= hi):
+                return False
+        return True
+
+    def loop_branches(self, s, what: str, seg: Count, test: str) -> None:
+        """Count the executions of loop s that ran its body zero times; the
+        others (the statement's own count minus those) entered it."""
+        k = self.cov.counter()
+        self.o.line(f"{test}cov__[{k}] += 1")
+        skipped = Count((k,))
+        self.cov.branch(s, "entered", s.span.line, f"{what} loop entered", seg - skipped, f"{what} loop never entered")
+        self.cov.branch(s, "skipped", s.span.line, f"{what} loop skipped (zero iterations)", skipped,
+                        f"{what} loop never skipped (it always ran at least once)")
 
     def for_ranges_push(self, key, rng):
         self._saved = getattr(self, "_saved", [])
@@ -1064,6 +1275,8 @@ class _PouGen:
         info: CallInfo = self.p.calls[e]
         if info.kind == "function":
             return self.call_expr(e)
+        if info.kind == "io":
+            return self.io_call(info)
         args = [val for _, val in info.inputs]
         k = info.name
         rt = strip_subrange(info.result_type)
@@ -1224,6 +1437,21 @@ def _continues(stmts) -> bool:
             if any(_continues(b.body) for b in s.branches) or _continues(s.else_body or ()):
                 return True
     return False
+
+
+def _covers_enum(s: A.Case, selector_t, consts) -> bool:
+    """A CASE over an enumeration that lists every value: no value falls
+    through (an enumeration variable holds only its values)."""
+    et = strip_subrange(selector_t)
+    if not isinstance(et, EnumType):
+        return False
+    values = set(et.members.values())
+    for br in s.branches:
+        for lab in br.labels:
+            lo = consts[lab.low]
+            hi = consts[lab.high] if lab.high is not None else lo
+            values -= {v for v in values if lo <= v <= hi}
+    return not values
 
 
 def _date_arith(op: str, a: str, b: str, lt: DateType, rt) -> str:

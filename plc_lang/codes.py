@@ -187,6 +187,30 @@ variable that can be written, not an expression or a constant.
 Bad:   Swap(a := x + 1, b := y);
 Fix:   tmp := x + 1; Swap(a := tmp, b := y);
 """),
+    "E0053": _c("IO_OK, IO_QUALITY or IO_AGE of something that is not a variable", """
+The quality functions read the quality and source timestamp the I/O layer
+keeps for a variable bound to field I/O. Their argument must be that variable:
+a variable, a struct member, an array element (rack[i].tMax) or a global
+(VAR_EXTERNAL), of an elementary type. An expression, a literal, a single
+bit, a whole array or struct, or a function block instance has no quality.
+
+    IO_OK(x)         TRUE when the value is fresh and valid (quality good)
+    IO_QUALITY(x)    0 good, 1 stale, 2 bad, 3 waiting (nothing received yet)
+    IO_AGE(x)        TIME since the value's source timestamp (T#0s if none)
+
+A variable no I/O map binds is always good, with age T#0s.
+
+Bad:   ok := IO_OK(tBat + 1.0);      ok := IO_OK(status.3);
+Fix:   ok := IO_OK(tBat);            ok := IO_OK(status);
+
+Inside a function block, a VAR_INPUT is the block's own copy of what the
+caller passed: IO_OK(vIn) says nothing about the field variable the caller
+read (it is good unless the I/O map binds the block's input itself), and in
+a FUNCTION the quality of a local or an input is always good. Ask in the
+program, where the bound variable lives, and pass the answer as a BOOL input:
+
+    guard(v := bms.vMax, vOk := IO_OK(bms.vMax));
+"""),
     "E0060": _c("recursion", """
 POUs call each other in a cycle. IEC 61131-3 forbids recursion: the stack a
 scan needs must be known before it runs.
@@ -222,6 +246,33 @@ message says which; nothing is silently ignored.
     "E0092": _c("program has nothing to run", """
 There is no PROGRAM to run: the files declare only functions, function blocks
 or types, or `--program` names a POU that is not a PROGRAM.
+"""),
+    "E0093": _c("test function outside a test", """
+ASSERT_TRUE, ASSERT_FALSE, ASSERT_EQ, ASSERT_NEAR, ADVANCE and ADVANCE_SCANS
+exist for ST unit tests (`gridplc test`). They are allowed only in a test, a
+PROGRAM or FUNCTION_BLOCK named TEST_... or marked {attribute 'test'}, so
+production code can never move the clock. Each is a statement of its own.
+
+Bad:   PROGRAM Main  ADVANCE(T#1s);  ok := ASSERT_TRUE(x);
+Fix:   {attribute 'test'}
+       PROGRAM TEST_Main  ADVANCE(T#1s);  ASSERT_TRUE(x, 'x is set');
+"""),
+    "E0094": _c("invalid test declaration", """
+A test (a PROGRAM or FUNCTION_BLOCK named TEST_... or marked
+{attribute 'test'}) runs on its own: it takes no VAR_INPUT or VAR_IN_OUT.
+Its scan interval for ADVANCE_SCANS is a duration:
+{attribute 'scan' := '100ms'} (the default is 100ms).
+
+Bad:   FUNCTION_BLOCK TEST_Guard  VAR_INPUT v : REAL; END_VAR
+Fix:   declare v in VAR and set it in the test body.
+"""),
+    "E0095": _c("a test used by production code", """
+Only tests may hold instances of tests, and a CONFIGURATION cannot run one:
+a test may call ADVANCE, which moves the clock. A name starting with TEST_
+makes a POU a test; rename a production block that is not one.
+
+Bad:   PROGRAM Main  VAR t : TEST_Sequence; END_VAR
+Fix:   rename the block (Sequence), or move the instance into a test.
 """),
     "W0101": _c("unused variable", """
 A variable is declared but never read or written. It may be a leftover or a

@@ -3,6 +3,7 @@
     result = compile_project([SourceFile(path, text), ...])
     result.diagnostics   # every error and warning, in source order
     result.program       # a CompiledProgram (plc_lang.codegen) when there are no errors
+    compile_project(sources, coverage=True)   # instrumented: result.program.coverage
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .parser import parse_source
 from .source import SourceFile
 from .statements import BodyChecker, _walk_exprs, _walk_stmts
 from .symbols import Symbols
+from .testing import is_test, scan_interval_ns
 from .types import FBType
 
 
@@ -86,15 +88,18 @@ def _check_project(sources: list[SourceFile]) -> CompileResult:
     for info in project.pous.values():
         bodies.check_pou(info)
     _check_recursion(project, sink)
+    _check_tests(project, sink)
     return CompileResult(srcmap, sink.sorted(), project)
 
 
-def compile_project(sources: list[SourceFile]) -> CompileResult:
+def compile_project(sources: list[SourceFile], coverage: bool = False) -> CompileResult:
+    """coverage: instrument the code to count statements and branches
+    (plc_lang/instrument.py); result.program.coverage holds the counts."""
     result = check_project(sources)
     if result.ok:
         from .codegen import Unsupported, generate
         try:
-            result.program = generate(result.project)
+            result.program = generate(result.project, coverage)
         except RecursionError:
             return _too_deep(sources)
         except Unsupported as u:
@@ -144,6 +149,39 @@ def _check_recursion(p: CheckedProject, sink: DiagnosticSink) -> None:
     for k in edges:
         if state.get(k) is None:
             visit(k, [])
+
+
+def _check_tests(p: CheckedProject, sink: DiagnosticSink) -> None:
+    """Tests take no inputs, and production code never holds a test (a test
+    may call ADVANCE, which moves the clock)."""
+    def test_instance(t):
+        while hasattr(t, "elem"):
+            t = t.elem
+        return t.pou if isinstance(t, FBType) and is_test(t.pou.decl) else None
+
+    for info in p.pous.values():
+        if is_test(info.decl):
+            for v in info.vars.values():
+                if v.section in ("VAR_INPUT", "VAR_IN_OUT"):
+                    sink.error("E0094", v.span, f"the test {info.name} cannot have a {v.section}: "
+                               "a test runs on its own, nothing calls it with arguments")
+            _ns, problem = scan_interval_ns(info.decl)
+            if problem is not None:
+                sink.error("E0094", info.decl.span, problem)
+            continue
+        for v in info.vars.values():
+            used = test_instance(v.type)
+            if used is not None:
+                sink.error("E0095", v.span, f"'{v.name}' is an instance of the test {used.name}: only tests may use tests")
+    for v in p.globals.values():
+        used = test_instance(v.type)
+        if used is not None:
+            sink.error("E0095", v.span, f"'{v.name}' is an instance of the test {used.name}: only tests may use tests")
+    if p.config is not None:
+        for inst in p.config.instances:
+            if is_test(inst.pou.decl):
+                sink.error("E0095", inst.span, f"'{inst.pou.name}' is a test: run it with `gridplc test`, "
+                           "not in a CONFIGURATION")
 
 
 def _too_deep(sources: list[SourceFile]) -> CompileResult:

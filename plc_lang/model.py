@@ -127,10 +127,11 @@ class CheckedProject:
 @dataclass(eq=False)
 class CallInfo:
     """How a call binds: the callee and each argument in parameter order."""
-    kind: str                      # "fb", "function", "std"
+    kind: str                      # "fb", "function", "std", "conv", "io" (IO_OK...), "test" (ASSERT_...)
     name: str                      # callee name (UPPER for std functions)
     pou: PouInfo | None            # user FUNCTION / FB type
     inputs: list[tuple[VarInfo | None, A.Expr]]       # VAR_INPUT / VAR_IN_OUT bindings
     outputs: list[tuple[VarInfo, A.Expr, bool]]       # (output, target, negated)
     result_type: Type | None = None
     arg_types: list[Type] = field(default_factory=list)   # std functions: the operand types
+    node: object = None            # ASSERT_EQ: the comparison (an ast.BinOp) it checks

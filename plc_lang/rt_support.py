@@ -54,12 +54,55 @@ _INF = float("inf")
 
 
 class Context:
-    """The scan's latched time, read by timers. Set by the engine only."""
-    __slots__ = ("now_ms", "now_ns")
+    """The scan's latched time, read by timers, and the quality of inputs.
+    Set by the engine only (and by ADVANCE in a test).
+
+    io: (id(holder), key) -> (quality, source timestamp ns or None), where
+    holder and key are what runtime.tags.resolve gives for the variable's tag
+    (object and attribute name; flat list and 0-based index for an array
+    element). No entry: good, no timestamp."""
+    __slots__ = ("now_ms", "now_ns", "io")
 
     def __init__(self):
         self.now_ms = 0
         self.now_ns = 0
+        self.io = {}
+
+
+IO_GOOD__ = (0, None)
+id__ = id
+
+
+def io_age__(ctx, holder, key):
+    """IO_AGE: TIME (ms) from the source timestamp to the latched scan time;
+    a timestamp after the latch (a driver stamping between latch and scan)
+    counts as age 0."""
+    ts = ctx.io.get((id(holder), key), IO_GOOD__)[1]
+    if ts is None or ts >= ctx.now_ns:
+        return 0
+    return (ctx.now_ns - ts) // 1_000_000
+
+
+class AssertionFailed(Exception):
+    """An ASSERT_* in a test failed. site indexes CompiledProgram.asserts."""
+
+    def __init__(self, site: int, message: str, values: tuple):
+        super().__init__(message)
+        self.site = site
+        self.message = message
+        self.values = values
+
+
+def assert_failed__(site, message, *values):
+    raise AssertionFailed(site, message, values)
+
+
+def advance__(ctx, ns):
+    """ADVANCE / ADVANCE_SCANS: the test's virtual clock moves at once."""
+    if ns < 0:
+        raise PlcFault(f"ADVANCE by a negative time ({ns} ns)")
+    ctx.now_ns += ns
+    ctx.now_ms = ctx.now_ns // 1_000_000
 
 
 def sqrt__(x):

@@ -90,7 +90,9 @@ class BodyChecker:
         if isinstance(tgt, A.Name) and ex.lookup_var(tgt.name, scope) is None:
             # a function called for its effect: `Log(x);`
             call = A.Call(tgt.name, s.args, tgt.span)
+            ex.statement_call = call
             ex.expr(call, scope)
+            ex.statement_call = None
             info = self.p.calls.get(call)
             if info is not None:
                 self.p.calls[s] = info

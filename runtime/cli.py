@@ -111,15 +111,20 @@ def cmd_compile(a) -> int:
     return EXIT_OK
 
 
-def _run_one(path: str, trace_tags: list[str]):
+def _run_one(path: str, trace_tags: list[str], coverage: bool = False):
+    """(result, problems, coverage data): what crosses back from a worker process."""
     from runtime.scenario import ScenarioError, load_scenario, run_scenario
+    programs = [] if coverage else None
     try:
-        r = run_scenario(load_scenario(path), trace_tags=trace_tags)
+        r = run_scenario(load_scenario(path), trace_tags=trace_tags, coverage=programs)
     except ScenarioError as e:
-        return None, e.problems
+        return None, e.problems, None
     for x in r.expects:            # compiled closures stay here: the result crosses processes
         x.expr = x.cond = None
-    return r, None
+    if coverage:
+        from runtime.coverage import from_programs
+        return r, None, from_programs(programs)
+    return r, None, None
 
 
 def cmd_scenarios(a) -> int:
@@ -137,7 +142,7 @@ def cmd_scenarios(a) -> int:
         # scenarios are independent: run them in processes, report in file order
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(jobs) as pool:
-            futures = [pool.submit(_run_one, f, trace_tags) for f in a.files]
+            futures = [pool.submit(_run_one, f, trace_tags, a.coverage) for f in a.files]
             outcomes = []
             for i, fu in enumerate(futures):
                 outcomes.append(fu.result())
@@ -147,8 +152,15 @@ def cmd_scenarios(a) -> int:
             if sys.stderr.isatty():
                 print(file=sys.stderr)
     else:
-        outcomes = [_run_one(f, trace_tags) for f in a.files]
-    for path, (r, errs) in zip(a.files, outcomes):
+        outcomes = [_run_one(f, trace_tags, a.coverage) for f in a.files]
+    hits = None
+    if a.coverage:
+        from runtime.coverage import empty, merge
+        hits = empty()
+        for _r, _errs, h in outcomes:       # in file order: the data file does not depend on --jobs
+            if h is not None:
+                merge(hits, h)
+    for path, (r, errs, _h) in zip(a.files, outcomes):
         if errs:
             problems.extend(errs)
             continue
@@ -174,6 +186,10 @@ def cmd_scenarios(a) -> int:
         _write_junit(a.junit, results, problems)
     failed = sum(not r.passed for r in results)
     print(f"{len(results) - failed} passed, {failed + len(problems)} failed")
+    if hits is not None:
+        from runtime.coverage import DEFAULT_FILE
+        from runtime.sttest_cli import record_coverage
+        record_coverage(hits, a.coverage_file or DEFAULT_FILE)
     if problems:
         return EXIT_USAGE if not results else EXIT_ERRORS
     return EXIT_ERRORS if failed else EXIT_OK
@@ -222,6 +238,8 @@ def _write_junit(path: str, results, problems) -> None:
 def cmd_sim(a) -> int:
     if a.scenario:
         return cmd_scenarios(a)
+    if a.coverage:
+        raise UsageError("--coverage needs --scenario (or use `gridplc test --coverage`)")
     from runtime.engine import Engine, EngineError
     from runtime.tags import TagError
     interval = _parse_duration_ns(a.interval, "--interval") if a.interval else None
@@ -408,6 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "separates panels; BOOL tags are shaded spans)")
     p.add_argument("--jobs", type=int, help="with --scenario: scenario files run in this many processes "
                    "(default: one per core)")
+    p.add_argument("--coverage", action="store_true", help="with --scenario: count the ST statements and "
+                   "branches run and add them to the coverage data file (see `gridplc coverage`)")
+    p.add_argument("--coverage-file", metavar="FILE", help="with --coverage: the data file "
+                   "(default .gridplc-coverage.json)")
     p.set_defaults(fn=cmd_sim)
 
     p = sub.add_parser("run", help="run a site live (see runtime/site.py for the file format)")
@@ -458,7 +480,7 @@ def _module_exists(name: str) -> bool:
 
 
 # Sub-commands that live beside the feature they drive.
-_COMMAND_MODULES = ("runtime.sttest_cli", "runtime.fuzz_cli", "runtime.io.cli", "runtime.opcua.cli",
+_COMMAND_MODULES = ("runtime.sttest_cli", "runtime.fuzz_cli", "runtime.io.can_cli", "runtime.opcua.cli",
                     "runtime.sim_devices.cli", "runtime.demo_cli")
 
 

@@ -125,7 +125,6 @@ class Engine:
         self.input_image: dict[str, object] = {}
         self.input_quality: dict[str, tuple[int, int | None]] = {}
         self.latched_quality: dict[str, tuple[int, int | None]] = {}
-        self._io_fallback: dict = {}
         self.io_outputs = OutputImage()
         self.output_image: dict[str, object] = self.io_outputs.values
         self.forced: dict[str, object] = {}
@@ -293,7 +292,7 @@ class Engine:
             self._take_updates(staged, now_ns)
         quality = self.input_quality
         latched = self.latched_quality
-        io = getattr(self.ctx, "io", self._io_fallback)   # TODO(lead): drop once Context.io lands
+        io = self.ctx.io
         forced = self.forced
         image = self.input_image
         for path, pt in self.input_points.items():
@@ -332,9 +331,18 @@ class Engine:
             self.input_quality[path] = (q, ts)
 
     def stage_input(self, path: str, value, quality: int = GOOD, ts_ns: int | None = None) -> None:
-        """Offline callers: stage an input for the next scan. value None keeps
-        the last value; ts_ns None means fresh at every scan (never stale)."""
+        """Offline callers: stage an input for the next scan, through the same
+        conversion and range rules as a driver's update. value None keeps the
+        last value; ts_ns None means fresh at every scan (never stale)."""
         if value is not None:
+            pt = self.input_points.get(path)
+            if pt is not None:
+                v = field_value(value, pt.tag.type)
+                r = pt.range
+                if v is None or (r is not None and not (r[0] <= value <= r[1])):
+                    self.input_quality[path] = (BAD, ts_ns)
+                    return
+                value = v
             self.input_image[path] = value
         self.input_quality[path] = (quality, ts_ns)
 
@@ -454,6 +462,9 @@ class Engine:
     def _rebind(self) -> None:
         """Program objects were replaced: re-point every tag handed out."""
         self._roots = None
+        # quality is keyed by object identity: an old object's id may be reused
+        # by a new one; the next latch writes every bound input afresh
+        self.ctx.io.clear()
         roots = self.roots()
         for t in list(self._issued):
             fresh = tags.resolve(t.path, roots)

@@ -47,3 +47,10 @@ def run(src: str, cycles: int = 1, **kw) -> dict:
 def _ns(text: str) -> int:
     from plc_lang.literals import parse_duration_ns
     return parse_duration_ns(text)
+
+
+def shared_dir():
+    """../shared beside the repository (the data the brief ships), else /work/shared."""
+    from pathlib import Path
+    here = Path(__file__).resolve().parents[1].parent / "shared"
+    return here if here.is_dir() else Path("/work/shared")

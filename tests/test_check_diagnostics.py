@@ -181,6 +181,9 @@ CASES = [
     ("constant", "E0052",
      "FUNCTION Inc : INT\nVAR_IN_OUT\n  v : INT;\nEND_VAR\nv := v + 1;\nInc := v;\nEND_FUNCTION\n"
      + prog("x : INT;", "x := Inc(5);"), 12, []),
+    # ---- E0053 quality of something that is not a variable
+    ("io-of-expression", "E0053", prog("t : REAL;\nok : BOOL;", "ok := IO_OK(t + 1.0);"), 6, ["IO_OK"]),
+    ("io-of-fb", "E0053", prog("tm : TON;\nq : INT;", "q := IO_QUALITY(tm);"), 6, ["function block"]),
     # ---- E0060 recursion
     ("function-calls-itself", "E0060", "FUNCTION F : INT\nVAR_INPUT n : INT; END_VAR\nF := F(n);\nEND_FUNCTION\n", 1, []),
     ("two-functions", "E0060",
@@ -219,6 +222,21 @@ CASES = [
     ("event-task", "E0091", config("TASK E(SINGLE := TRUE, PRIORITY := 1);\nPROGRAM Main WITH E : P;\n"), 9, []),
     ("program-instance-arguments", "E0091",
      config("TASK Fast(INTERVAL := T#10ms, PRIORITY := 1);\nPROGRAM Main WITH Fast : P(x := 1);\n"), 10, []),
+    # ---- E0093 test functions outside a test
+    ("assert-in-production", "E0093", prog("x : INT;", "x := 1;\nASSERT_EQ(1, x);"), 6, ["ASSERT_EQ"]),
+    ("advance-in-production", "E0093", prog("x : INT;", "x := 1;\nADVANCE(T#1s);"), 6, ["ADVANCE"]),
+    ("assert-as-a-value", "E0093", prog("x : INT;", "x := 1;\nx := ASSERT_TRUE(x > 0);", name="TEST_P"), 6, ["statement"]),
+    # ---- E0094 invalid test
+    ("test-with-input", "E0094", "FUNCTION_BLOCK TEST_B\nVAR_INPUT v : REAL; END_VAR\nASSERT_TRUE(v > 0.0);\nEND_FUNCTION_BLOCK\n",
+     2, ["VAR_INPUT"]),
+    ("bad-scan-pragma", "E0094", "{attribute 'scan' := 'fast'}\n" + prog("x : INT;", "x := 1;\nADVANCE_SCANS(1);", name="TEST_P"),
+     2, ["scan"]),
+    # ---- E0095 production code holding a test
+    ("instance-of-a-test", "E0095", "{attribute 'test'}\nFUNCTION_BLOCK Check\nASSERT_TRUE(TRUE);\nEND_FUNCTION_BLOCK\n"
+     + prog("c : Check;", "c();"), 7, ["Check"]),
+    ("test-in-configuration", "E0095",
+     config("TASK Fast(INTERVAL := T#10ms, PRIORITY := 1);\nPROGRAM Main WITH Fast : TEST_P;\n",
+            prog("x : INT;", "x := 1;", name="TEST_P")), 10, ["gridplc test"]),
     # ---- W0101 unused
     ("unused-local", "W0101", prog("x : INT;\nunused : INT;", "x := 1;"), 4, ["unused"]),
     # ---- W0102 read before written

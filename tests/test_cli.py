@@ -9,6 +9,7 @@ and, for every command: no input ever produces a Python traceback.
 """
 from __future__ import annotations
 
+from tests.stutil import shared_dir
 import ast
 import json
 import os
@@ -24,7 +25,7 @@ from plc_lang.codes import CODES
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SITE_PROTECT = Path("/work/shared/bench/site_protect.st")
+SITE_PROTECT = shared_dir() / "bench" / "site_protect.st"
 BATTERY_GUARD = REPO / "programs" / "examples" / "battery_guard.st"
 
 SHORT_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning)"

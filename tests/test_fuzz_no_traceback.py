@@ -13,6 +13,7 @@ Everything is seeded: a failure message gives the program and seed, and
 """
 from __future__ import annotations
 
+from tests.stutil import shared_dir
 import random
 import re
 import subprocess
@@ -32,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 BASES = {
-    "site_protect": Path("/work/shared/bench/site_protect.st"),
+    "site_protect": shared_dir() / "bench" / "site_protect.st",
     "battery_guard": REPO / "programs" / "examples" / "battery_guard.st",
     "clean": FIXTURES / "clean.st",
     "set_types": FIXTURES / "set_types.st",

@@ -2,6 +2,7 @@
 expectations, reports, traces, and byte-identical reruns."""
 from __future__ import annotations
 
+from tests.stutil import shared_dir
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -165,3 +166,188 @@ def test_expectations_compare_reals_in_binary32_as_st_does(tmp_path):
                '[[expect]]\nalways = "Main.limit = 3.65 AND NOT (Main.limit > 3.65) AND NOT NOT TRUE"\n')
     r = run_scenario(load_scenario(str(p)))
     assert r.passed, [(x.describe(), x.fail_values) for x in r.expects]
+
+
+# ------------------------------------------------------------------ input quality
+def test_stale_and_bad_hold_the_value_and_set_the_quality(tmp_path):
+    p = _write(tmp_path, 'duration = "8s"\n[[input]]\ntag = "Main.tMax"\nkind = "ramp"\nfrom = "0s"\nto = "8s"\n'
+               'start = 20.0\nend = 36.0\n'
+               '[[fault]]\ntag = "Main.tMax"\nkind = "stale"\nfrom = "2s"\nto = "4s"\n'
+               '[[fault]]\ntag = "Main.tMax"\nkind = "bad"\nfrom = "5s"\nto = "6s"\n'
+               '[[expect]]\nat = "1s"\nexpect = "IO_OK(Main.tMax) AND IO_AGE(Main.tMax) = T#0s"\n'
+               '[[expect]]\nat = "3500ms"\nexpect = "NOT IO_OK(Main.tMax) AND IO_QUALITY(Main.tMax) = 1 '
+               'AND IO_AGE(Main.tMax) = T#1600ms"\n'
+               '[[expect]]\nat = "5500ms"\nexpect = "IO_QUALITY(Main.tMax) = 2"\n'
+               '[[expect]]\nat = "4s"\nexpect = "IO_OK(Main.tMax)"\n'
+               '[[expect]]\nat = "7s"\nexpect = "IO_OK(Main.tMax)"\n')
+    r = run_scenario(load_scenario(str(p)), trace_tags=["Main.tMax"])
+    assert r.passed, [(x.describe(), x.fail_values) for x in r.expects if not x.ok]
+    vals = [row[1][0] for row in r.trace]
+    assert vals[19] == vals[20] == vals[39] and abs(vals[19] - 23.8) < 1e-4     # held from the last fresh value
+    assert abs(vals[40] - 28.0) < 1e-4                                          # fresh again at 4 s
+    assert vals[50] == vals[59] == vals[49] and abs(vals[60] - 32.0) < 1e-4
+
+
+def test_a_failing_quality_expectation_reports_the_quality(tmp_path):
+    p = _write(tmp_path, 'duration = "3s"\n[[input]]\ntag = "Main.tMax"\nvalue = 30.0\n'
+               '[[fault]]\ntag = "Main.tMax"\nkind = "bad"\nfrom = "1s"\nto = "2s"\n'
+               '[[expect]]\nalways = "IO_OK(Main.tMax)"\n')
+    x = run_scenario(load_scenario(str(p))).expects[0]
+    assert not x.ok and x.fail_t_ns == 1_000_000_000
+    assert x.fail_values == {"IO_QUALITY(Main.tMax)": "bad"}
+
+
+def _io_scenario(tmp_path, body: str) -> Path:
+    p = tmp_path / "q.toml"
+    p.write_text(f'[scenario]\nsources = ["{SC / "bms.st"}"]\nio_map = "{SC / "bms_map.toml"}"\n'
+                 'interval = "100ms"\nduration = "8s"\n'
+                 '[[input]]\ntag = "Main.tBat"\nkind = "ramp"\nfrom = "0s"\nto = "8s"\nstart = 20.0\nend = 36.0\n'
+                 + body)
+    return p
+
+
+def test_comm_loss_silences_a_device_until_each_point_times_out(tmp_path):
+    # tBat times out after 500 ms and shows its substitute (99.0); soc, fed its initial
+    # value by the quiet field, keeps the device's 3 s timeout
+    p = _io_scenario(tmp_path, '[[fault]]\ndevice = "bms"\nkind = "comm_loss"\nfrom = "2s"\nto = "6s"\n'
+                     '[[expect]]\nat = "2400ms"\nexpect = "IO_OK(Main.tBat) AND NOT Main.overTemp"\n'
+                     '[[expect]]\nat = "2500ms"\nexpect = "IO_QUALITY(Main.tBat) = 1 AND Main.tBat = 99.0 '
+                     'AND Main.overTemp AND Main.pSet = 0.0"\n'
+                     '[[expect]]\nat = "4900ms"\nexpect = "IO_OK(Main.soc) AND Main.soc = 50"\n'
+                     '[[expect]]\nat = "5s"\nexpect = "NOT IO_OK(Main.soc) AND IO_AGE(Main.soc) = T#3100ms"\n'
+                     '[[expect]]\nat = "6s"\nexpect = "IO_OK(Main.tBat) AND IO_OK(Main.soc) AND Main.tBat = 32.0"\n')
+    r = run_scenario(load_scenario(str(p)))
+    assert r.passed, [(x.describe(), x.fail_values) for x in r.expects if not x.ok]
+
+
+def test_a_value_outside_the_points_range_is_bad_and_not_taken(tmp_path):
+    p = _io_scenario(tmp_path, '[[fault]]\ntag = "Main.tBat"\nkind = "offset"\nvalue = 100.0\nfrom = "3s"\nto = "4s"\n'
+                     '[[expect]]\nat = "3500ms"\nexpect = "IO_QUALITY(Main.tBat) = 2 AND Main.tBat = 99.0"\n'
+                     '[[expect]]\nat = "4s"\nexpect = "IO_OK(Main.tBat) AND Main.tBat = 28.0"\n')
+    r = run_scenario(load_scenario(str(p)))
+    assert r.passed, [(x.describe(), x.fail_values) for x in r.expects if not x.ok]
+
+
+def test_quality_faults_need_an_input_and_comm_loss_an_io_map(tmp_path):
+    p = _write(tmp_path, 'duration = "3s"\n[[input]]\ntag = "Main.tMax"\nvalue = 30.0\n'
+               '[[fault]]\ntag = "Main.tMax"\nkind = "stale"\nfrom = "1s"\nto = "2s"\n'
+               '[[fault]]\ndevice = "bms"\nkind = "comm_loss"\nfrom = "1s"\nto = "2s"\n'
+               '[[expect]]\nalways = "TRUE"\n')
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(str(p))
+    assert any(":15: fault[1].device: comm_loss needs the scenario's io_map" in m for m in e.value.problems), \
+        e.value.problems
+    p = _write(tmp_path, 'duration = "3s"\n[[fault]]\ntag = "Main.limit"\nkind = "bad"\nfrom = "1s"\nto = "2s"\n'
+               '[[expect]]\nalways = "IO_OK(Main.limit)"\n')
+    with pytest.raises(ScenarioError) as e:
+        run_scenario(load_scenario(str(p)))
+    assert any(":7: fault[0].tag: 'Main.limit' is not an input" in m for m in e.value.problems), e.value.problems
+    p = _io_scenario(tmp_path, '[[fault]]\ndevice = "inverter"\nkind = "comm_loss"\nfrom = "1s"\nto = "2s"\n'
+                     '[[expect]]\nalways = "IO_OK(3)"\n')
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(str(p))
+    assert any("no device 'inverter' in bms_map.toml (devices: bms, pcs)" in m for m in e.value.problems)
+    with pytest.raises(ScenarioError) as e:
+        run_scenario(load_scenario(str(_io_scenario(tmp_path, '[[expect]]\nalways = "IO_OK(3)"\n'))))
+    assert "IO_OK takes one input variable" in str(e.value)
+
+
+def test_a_table_with_two_points_at_one_time_jumps_there(tmp_path):
+    p = _write(tmp_path, 'duration = "3s"\n[[input]]\ntag = "Main.tMax"\nkind = "table"\n'
+               'points = [["0s", 20.0], ["1s", 20.0], ["1s", 30.0], ["2s", 40.0]]\n[[expect]]\nalways = "TRUE"\n')
+    r = run_scenario(load_scenario(str(p)), trace_tags=["Main.tMax"])
+    vals = [row[1][0] for row in r.trace]
+    assert vals[9] == 20.0 and vals[10] == 30.0 and abs(vals[15] - 35.0) < 1e-4 and vals[25] == 40.0
+
+
+def test_a_downward_jump_in_a_table_is_a_jump_not_a_ramp(tmp_path):
+    p = _write(tmp_path, 'duration = "3s"\n[[input]]\ntag = "Main.tMax"\nkind = "table"\n'
+               'points = [["0s", 30.0], ["1s", 30.0], ["1s", 20.0], ["2s", 20.0]]\n[[expect]]\nalways = "TRUE"\n')
+    r = run_scenario(load_scenario(str(p)), trace_tags=["Main.tMax"])
+    vals = [row[1][0] for row in r.trace]
+    assert vals[5] == 30.0 and vals[9] == 30.0 and vals[10] == 20.0 and vals[15] == 20.0
+
+
+# ------------------------------------------------------------------ CAN captures
+def _capture(tmp_path, gap=(3.0, 4.0)) -> Path:
+    """A candump -L log: 0x356 every 100 ms, temperature 20 + t degC, silent in `gap`;
+    0x355 every second, SOC 80 %."""
+    from runtime.io.can_codec import CanCodec
+    from runtime.io.can_log import write_candump
+    codec = CanCodec(str(shared_dir() / "io" / "bms_can.dbc"))
+    frames = []
+    for k in range(61):
+        t = k / 10
+        if not gap[0] <= t < gap[1]:
+            frames.append((1000.0 + t, 0x356, codec.encode("BMS_Measurements_356", {
+                "BatteryVoltage": 51.2, "BatteryCurrent": 0.0, "BatteryTemperature": round(20.0 + t, 1)})))
+        if k % 10 == 0:
+            frames.append((1000.0 + t, 0x355, codec.encode("BMS_SocSoh_355", {"SOC": 80, "SOH": 99})))
+    p = tmp_path / "capture.log"
+    write_candump(str(p), frames)
+    return p
+
+
+def test_a_can_capture_drives_inputs_through_the_dbc(tmp_path):
+    _capture(tmp_path)
+    (tmp_path / "bms.st").write_text((SC / "bms.st").read_text())
+    p = tmp_path / "c.toml"
+    p.write_text('[scenario]\nsources = ["bms.st"]\ninterval = "100ms"\nduration = "6s"\n'
+                 '[[input]]\ncan_log = "capture.log"\ndbc = "' + str(shared_dir() / 'io' / 'bms_can.dbc') + '"\ntimeout = "500ms"\n'
+                 'signals = { "BMS_Measurements_356.BatteryTemperature" = "Main.tBat", "0x355.SOC" = "Main.soc" }\n'
+                 '[[fault]]\ntag = "Main.tBat"\nkind = "offset"\nvalue = 40.0\nfrom = "5s"\nto = "5500ms"\n'
+                 '[[expect]]\nat = "2s"\nexpect = "Main.tBat = 22.0 AND Main.soc = 80 AND IO_OK(Main.tBat)"\n'
+                 '[[expect]]\nat = "3400ms"\nexpect = "IO_OK(Main.tBat)"\n'               # the last frame came at 2.9 s
+                 '[[expect]]\nat = "3500ms"\nexpect = "NOT IO_OK(Main.tBat) AND Main.tBat = 22.9"\n'
+                 '[[expect]]\nat = "4s"\nexpect = "IO_OK(Main.tBat) AND Main.tBat = 24.0"\n'
+                 '[[expect]]\nat = "5200ms"\nexpect = "Main.tBat = 65.2 AND Main.overTemp"\n'
+                 '[[expect]]\nat = "6s"\nexpect = "Main.tBat = 26.0 AND NOT Main.overTemp"\n')
+    r = run_scenario(load_scenario(str(p)))
+    assert r.passed, [(x.describe(), x.fail_values) for x in r.expects if not x.ok]
+
+
+def test_a_can_capture_through_the_io_map_device_with_comm_loss_and_speed(tmp_path):
+    _capture(tmp_path, gap=(99.0, 99.0))
+    p = tmp_path / "c.toml"
+    p.write_text(f'[scenario]\nsources = ["{SC / "bms.st"}"]\nio_map = "{SC / "bms_map.toml"}"\n'
+                 'interval = "100ms"\nduration = "4s"\n'
+                 '[[input]]\ncan_log = "capture.log"\ndevice = "bms"\nspeed = 2.0\nstart = "1s"\n'
+                 '[[fault]]\ndevice = "bms"\nkind = "comm_loss"\nfrom = "2s"\nto = "3s"\n'
+                 '[[expect]]\nat = "500ms"\nexpect = "IO_QUALITY(Main.tBat) = 3"\n'    # nothing received yet
+                 '[[expect]]\nat = "1900ms"\nexpect = "Main.tBat = 21.8 AND IO_OK(Main.tBat) AND Main.soc = 80"\n'
+                 '[[expect]]\nat = "2500ms"\nexpect = "NOT IO_OK(Main.tBat) AND Main.tBat = 99.0 AND IO_OK(Main.soc)"\n'
+                 '[[expect]]\nat = "3s"\nexpect = "IO_OK(Main.tBat) AND Main.tBat = 24.0"\n')
+    r = run_scenario(load_scenario(str(p)))
+    assert r.passed, [(x.describe(), x.fail_values) for x in r.expects if not x.ok]
+
+
+def test_can_capture_inputs_are_checked_against_the_dbc(tmp_path):
+    _capture(tmp_path)
+    (tmp_path / "bms.st").write_text((SC / "bms.st").read_text())
+    p = tmp_path / "c.toml"
+    p.write_text('[scenario]\nsources = ["bms.st"]\ninterval = "100ms"\nduration = "1s"\n'
+                 '[[input]]\ncan_log = "capture.log"\ndbc = "' + str(shared_dir() / 'io' / 'bms_can.dbc') + '"\n'
+                 'signals = { "BMS_Measurements_356.BatteryTemp" = "Main.tBat" }\n'
+                 '[[input]]\ncan_log = "nope.log"\ndevice = "bms"\n'
+                 '[[expect]]\nalways = "TRUE"\n')
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(str(p))
+    msgs = e.value.problems
+    assert any(":8: input[0].signals:" in m and "did you mean BatteryTemperature" in m for m in msgs), msgs
+    assert any(":10: input[1].can_log: no such file: nope.log" in m for m in msgs), msgs
+    assert any(":11: input[1].device: naming a device needs the scenario's io_map" in m for m in msgs), msgs
+
+
+def test_the_program_reads_the_quality_a_fault_sets(tmp_path):
+    (tmp_path / "q.st").write_text("PROGRAM Main\nVAR\n  tMax : REAL := 25.0;\n  ok : BOOL;\n  q : INT;\n"
+                                   "  age : TIME;\nEND_VAR\nok := IO_OK(tMax);\nq := IO_QUALITY(tMax);\n"
+                                   "age := IO_AGE(tMax);\nEND_PROGRAM\n")
+    p = tmp_path / "q.toml"
+    p.write_text('[scenario]\nsources = ["q.st"]\ninterval = "100ms"\nduration = "4s"\n'
+                 '[[input]]\ntag = "Main.tMax"\nvalue = 30.0\n'
+                 '[[fault]]\ntag = "Main.tMax"\nkind = "stale"\nfrom = "2s"\nto = "3s"\n'
+                 '[[expect]]\nat = "1s"\nexpect = "Main.ok AND Main.q = 0 AND Main.age = T#0s"\n'
+                 '[[expect]]\nat = "2500ms"\nexpect = "NOT Main.ok AND Main.q = 1 AND Main.age = T#600ms"\n'
+                 '[[expect]]\nat = "3s"\nexpect = "Main.ok AND Main.q = 0"\n')
+    r = run_scenario(load_scenario(str(p)))
+    assert r.passed, [(x.describe(), x.fail_values) for x in r.expects if not x.ok]
