@@ -38,7 +38,7 @@ class StartError(Exception):
 
 class LiveRuntime:
     def __init__(self, site: SiteConfig, *, cold: bool = False, record_dir: str | None = None, clock=None,
-                 user: str = "runtime"):
+                 user: str = "runtime", device_overrides: dict | None = None):
         self.site = site
         self.lock = threading.RLock()
         self.sources = read_sources(site.sources)
@@ -62,6 +62,12 @@ class LiveRuntime:
             m, found = read_iomap(path)
             problems += found
             if m is not None and not found:
+                # `gridplc demo` moves simulated devices to the free ports it found
+                for name, attrs in (device_overrides or {}).items():
+                    if name in m.devices:
+                        for k, v in attrs.items():
+                            cur = getattr(m.devices[name], k)
+                            setattr(m.devices[name], k, {**cur, **v} if isinstance(cur, dict) else v)
                 problems += bind_problems(m, self.engine)
                 self.io_maps.append(m)
         if problems:
@@ -93,7 +99,7 @@ class LiveRuntime:
         # drivers stamp inputs in the scan's clock: nanoseconds since the scheduler started
         sched = self.scheduler
         self.io = IoManager(self.engine, self.io_maps, lambda: sched.clock.now_ns() - sched.start_ns,
-                            events=self._event)
+                            events=self._event, queue_write=lambda p, v, who: self.write(p, v, who))
         self.stats = self.scheduler.stats
         self.started_wall = time.time()
         self.log.append("start", {"site": site.name, "version": RUNTIME_VERSION,
@@ -179,6 +185,7 @@ class LiveRuntime:
     def _tick(self, now_ns: int, due) -> None:
         with self.lock:
             self.engine.scan(now_ns, due)
+            self.io.after_scan()
             if self.journal is not None:
                 self.journal.record(due)
             if now_ns >= self._retain_due_ns:

@@ -83,6 +83,10 @@ _KNOWN = {
 }
 
 
+# sections read by loaders of their own (runtime/opcua/config.py for [opcua])
+_OWN_LOADER = ("tasks", "inputs", "outputs", "opcua")
+
+
 class _Reporter:
     def __init__(self, path: str, text: str):
         self.path = path
@@ -164,8 +168,8 @@ def load_site(path: str) -> SiteConfig:
     base = os.path.dirname(os.path.abspath(path))
 
     for table in doc:
-        if table not in _KNOWN and table not in ("tasks", "inputs", "outputs"):
-            rep.error(table, f"unknown section (known: {', '.join(sorted(list(_KNOWN) + ['tasks', 'inputs', 'outputs']))})", table)
+        if table not in _KNOWN and table not in _OWN_LOADER:
+            rep.error(table, f"unknown section (known: {', '.join(sorted(list(_KNOWN) + list(_OWN_LOADER)))})", table)
     for table, keys in _KNOWN.items():
         sect = doc.get(table, {})
         if not isinstance(sect, dict):

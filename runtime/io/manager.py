@@ -31,7 +31,7 @@ def driver_class(transport: str):
 
 
 class IoManager:
-    def __init__(self, engine, maps: list[IoMap], clock_ns, events=None):
+    def __init__(self, engine, maps: list[IoMap], clock_ns, events=None, queue_write=None):
         self.engine = engine
         self.maps = maps
         self.port = IoPort(engine.input_stage, engine.io_outputs, clock_ns)
@@ -42,6 +42,7 @@ class IoManager:
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._tasks: list[asyncio.Task] = []
+        self._served: list = []           # (ScadaServer, [(var, tag)])
         for m in maps:
             for name, dev in m.devices.items():
                 pts = m.points_of(name)
@@ -49,6 +50,21 @@ class IoManager:
                     continue
                 self.drivers[name] = driver_class(dev.transport)(dev, pts, self.port)
                 self.crashes[name] = 0
+            if m.modbus_server is not None and m.modbus_server.points:
+                from .modbus_server import ScadaServer
+                srv_tags = {sp.var: engine.tag(sp.var) for sp in m.modbus_server.points}
+                srv = ScadaServer(m.modbus_server, queue_write or engine.queue_write,
+                                  types={v: t.type for v, t in srv_tags.items()})
+                name = "modbus_server" if "modbus_server" not in self.drivers else f"modbus_server:{m.shown}"
+                self.drivers[name] = srv
+                self.crashes[name] = 0
+                self._served.append((srv, list(srv_tags.items())))
+
+    def after_scan(self) -> None:
+        """On the scan thread: hand the Modbus server this scan's values
+        (a handful of reads; the server encodes them when a client asks)."""
+        for srv, served in self._served:
+            srv.refresh({v: t.get() for v, t in served})
 
     def start(self) -> None:
         if not self.drivers:
