@@ -585,8 +585,10 @@ def bind_iomap(m: IoMap, engine, text: str | None = None) -> None:
 
 def bind_problems(m: IoMap, engine, text: str | None = None) -> list[str]:
     from ..tags import TagError
-    with open(m.path, encoding="utf-8") as f:
-        lines = _Lines(text if text is not None else f.read())
+    if text is None:
+        with open(m.path, encoding="utf-8") as f:
+            text = f.read()
+    lines = _Lines(text)
     rep = _Report(m.shown or m.path, lines)
     bound: dict[str, int] = {}
     for i, pt in enumerate(m.points):
