@@ -9,6 +9,7 @@ reader never sees half a scan.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import sys
 import threading
@@ -149,6 +150,9 @@ class LiveRuntime:
         # over it paused scans by up to 20 ms.
         gc.collect()
         gc.freeze()
+        # pymodbus logs every timeout at ERROR with a hex dump; the driver's
+        # stats and its points' quality say it once, in the status
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         if control:
             from .control import ControlServer
             self.control = ControlServer(self, self.site.control_host, self.site.control_port)

@@ -153,3 +153,16 @@ def test_check_a_site_file_brings_its_sources_and_maps(tmp_path):
                     f'io_maps = ["{os.path.join(FIX, "bad.toml")}"]\n')
     r = _gridplc("check", "--format", "short", str(site))
     assert r.returncode == 1 and r.stdout.count("bad.toml") == 6, r.stdout + r.stderr
+
+
+def test_sunspec_names_are_checked_against_the_models(tmp_path):
+    path = _write(tmp_path, '[devices.x]\ntransport = "modbus"\nhost = "h"\nsunspec = true\n'
+                  '[[points]]\nvar = "Main.soc"\ndevice = "x"\nsunspec = "802.SOC"\n'
+                  '[[points]]\nvar = "Main.pSet"\ndevice = "x"\ndirection = "output"\nsunspec = "802.SoC"\n'
+                  '[[points]]\nvar = "Main.vBat"\ndevice = "x"\nsunspec = "802.V"\n')
+    with pytest.raises(IoMapError) as ei:
+        load_iomap(path)
+    probs = ei.value.problems
+    assert len(probs) == 2
+    assert probs[0].startswith(f"{path}:8: points[0].sunspec:") and "SoC" in probs[0]
+    assert probs[1] == f"{path}:13: points[1].sunspec: 802.SoC is read-only in its model: it cannot be an output"

@@ -358,7 +358,9 @@ class CanDriver:
                     due[f.name] = nxt if nxt > now else now + period     # behind: skip, no burst
             wait = min(due.values()) - loop.time() if due else None
             try:
-                await asyncio.wait_for(self._wake.wait(), None if wait is None else max(0.0, wait))
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                async with asyncio.timeout(None if wait is None else max(0.0, wait)):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

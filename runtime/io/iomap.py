@@ -406,6 +406,13 @@ def _modbus_point(rep, table, label, p, pt: Point, dev: Device) -> None:
         elif not dev.sunspec:
             rep.error(table, "sunspec", f"{label}.sunspec", f"device '{dev.name}' is not a SunSpec device "
                       "(set sunspec = true on it)")
+        else:
+            from .sunspec import check_ref, point_access
+            problem = check_ref(ss)
+            if problem:
+                rep.error(table, "sunspec", f"{label}.sunspec", problem)
+            elif pt.direction == "output" and point_access(ss) != "RW":
+                rep.error(table, "sunspec", f"{label}.sunspec", f"{ss} is read-only in its model: it cannot be an output")
         for k in ("table", "address", "type"):
             if k in p:
                 rep.error(table, k, f"{label}.{k}", "a SunSpec point takes its register from the model; drop this key")

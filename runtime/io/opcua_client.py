@@ -610,8 +610,10 @@ class OpcUaClientDriver:
             due = [o.due_ns for o in self._outputs if o.cyclic_ns is not None and o.sent is not _UNSENT]
             timeout = max(0.0, (min(due) - time.monotonic_ns()) / 1e9) if due else None
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
             self._wake.clear()
             await self._write_pass(client)
