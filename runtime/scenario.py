@@ -110,7 +110,7 @@ SCENARIO_KEYS = ("duration", "interval", "io_map", "name", "program", "seed", "s
 
 @dataclass
 class Expectation:
-    kind: str                  # at, within, always, never
+    kind: str                  # at, within, always, never, logged
     text: str
     at_ns: int = 0
     within_ns: int = 0
@@ -127,8 +127,12 @@ class Expectation:
     done: bool = False
     pending: list = field(default_factory=list)     # deadlines of `within` triggers not yet met
     last_cond: bool = False
+    event_kind: str | None = None     # logged: only records of this kind ("log", "fault", "write", ...)
 
     def describe(self) -> str:
+        if self.kind == "logged":
+            by = f" by {self.at_ns / 1e9:g}s" if self.at_ns else ""
+            return f"logged{f' ({self.event_kind})' if self.event_kind else ''}{by}: {self.text}"
         if self.kind == "at":
             return f"at {self.at_ns / 1e9:g}s: {self.text}"
         if self.kind == "within":
@@ -137,7 +141,8 @@ class Expectation:
 
     def fresh(self) -> "Expectation":
         """The same check, not yet run (a scenario object can be run again)."""
-        return Expectation(self.kind, self.text, self.at_ns, self.within_ns, self.after, self.key)
+        return Expectation(self.kind, self.text, self.at_ns, self.within_ns, self.after, self.key,
+                           event_kind=self.event_kind)
 
 
 @dataclass
@@ -336,12 +341,17 @@ def _expect_entry(rep: _Reporter, i: int, x: dict) -> Expectation | None:
             return None
         within = entry_duration(rep, "expect", i, "within", x["within"]) or 0
         return Expectation("within", str(x["expect"]), within_ns=within, after=str(x["after"]), key=key)
+    if "logged" in x:
+        # an event-log record whose text contains this, written by `by` (default: the end)
+        by = entry_duration(rep, "expect", i, "by", x["by"]) if "by" in x else 0
+        return Expectation("logged", str(x["logged"]), at_ns=by or 0, key=key,
+                           event_kind=str(x["kind"]) if "kind" in x else None)
     if "at" in x:
         if "expect" not in x:
             entry_error(rep, "expect", i, None, "an `at` expectation needs `expect`")
             return None
         return Expectation("at", str(x["expect"]), at_ns=entry_duration(rep, "expect", i, "at", x["at"]) or 0, key=key)
-    entry_error(rep, "expect", i, None, "say when: at, within/after, always or never")
+    entry_error(rep, "expect", i, None, "say when: at, within/after, always, never, or logged")
     return None
 
 
@@ -464,7 +474,11 @@ def _run(sc: Scenario, eng: Engine, trace_tags: list[str], *, stop_at_failure: b
             rep.problems.extend(e.problems)
     drivers = _drivers(sc, eng, rep)
     expects = sc.expects
+    events: list[tuple[int, str, dict]] = []
+    eng.events = lambda kind, data: events.append((eng.ctx.now_ns, kind, data))
     for x in expects:
+        if x.kind == "logged":
+            continue
         try:
             x.expr = compile_expr(x.text, eng, f"{x.key}")
             if x.after is not None:
@@ -486,7 +500,7 @@ def _run(sc: Scenario, eng: Engine, trace_tags: list[str], *, stop_at_failure: b
     trace = [] if traced else None
     fault = None
     feeds = [d.feeder(eng.stage_input) for d in drivers]
-    checks = [_checker(x, eng) for x in expects]
+    checks = [_checker(x, eng) for x in expects if x.kind != "logged"]
     read = reader([tag for _, tag in traced]) if traced else None
     scan = eng.scan
     next_at = actions[0]["at_ns"] if actions else None
@@ -520,6 +534,9 @@ def _run(sc: Scenario, eng: Engine, trace_tags: list[str], *, stop_at_failure: b
     for x in expects:
         if x.kind in ("always", "never"):
             x.checked = k + 1 if x.ok else x.fail_scan
+    for x in expects:
+        if x.kind == "logged":
+            _check_logged(x, events)
     if end_checks:
         for x in expects:
             if x.kind == "at" and not x.done:
@@ -834,6 +851,25 @@ def _fail(x: Expectation, t: int, scan: int) -> bool:
     if x.cond is not None:
         x.fail_values.update(x.cond.values())
     return True
+
+
+def _check_logged(x: Expectation, events: list) -> None:
+    """The run's event-log records (what the live runtime's event log would
+    hold: log-attribute variables, faults, writes, forces, resets)."""
+    import json
+    seen = 0
+    for t, kind, data in events:
+        if x.event_kind is not None and kind != x.event_kind:
+            continue
+        seen += 1
+        if x.at_ns and t > x.at_ns:
+            break
+        if x.text in json.dumps(data, sort_keys=True, ensure_ascii=False):
+            x.checked, x.ok, x.done = 1, True, True
+            return
+    x.ok = False
+    x.fail_t_ns = x.at_ns or None
+    x.fail_values = {"reason": f"no such record among {seen} {x.event_kind or ''} record(s)".replace("  ", " ")}
 
 
 def _checker(x: Expectation, eng: Engine):

@@ -351,3 +351,26 @@ def test_the_program_reads_the_quality_a_fault_sets(tmp_path):
                  '[[expect]]\nat = "3s"\nexpect = "Main.ok AND Main.q = 0"\n')
     r = run_scenario(load_scenario(str(p)))
     assert r.passed, [(x.describe(), x.fail_values) for x in r.expects if not x.ok]
+
+
+def test_logged_expectations_look_into_the_event_log_records(tmp_path):
+    (tmp_path / "clamp.st").write_text("""
+PROGRAM Main
+VAR
+    req : REAL;
+    {attribute 'log'}
+    clampLog : STRING;
+END_VAR
+IF req > 5000.0 THEN clampLog := CONCAT('clamp: requested ', REAL_TO_STRING(req)); ELSE clampLog := ''; END_IF
+END_PROGRAM
+""")
+    p = tmp_path / "c.toml"
+    p.write_text('[scenario]\nsources = ["clamp.st"]\nduration = "5s"\ninterval = "100ms"\n'
+                 '[[input]]\ntag = "Main.req"\nkind = "step"\nat = "2s"\nbefore = 1000.0\nafter = 9000.0\n'
+                 '[[expect]]\nlogged = "clamp: requested 9000"\nkind = "log"\nby = "2100ms"\n'
+                 '[[expect]]\nlogged = "clamp: requested 9000"\nby = "1s"\n'
+                 '[[expect]]\nlogged = "division"\nkind = "fault"\n')
+    r = run_scenario(load_scenario(str(p)))
+    assert [x.ok for x in r.expects] == [True, False, False]
+    assert r.expects[0].describe() == "logged (log) by 2.1s: clamp: requested 9000"
+    assert "no such record among 0 fault record(s)" in r.expects[2].fail_values["reason"]
