@@ -479,6 +479,10 @@ class Engine:
             if names is not None and key not in names:
                 continue
             _collect_retained(inst.name, inst.pou, out, persistent_only, False)
+        if task is None and self.project.globals:
+            # VAR_GLOBAL RETAIN: the configuration's, not a task's (a task reset leaves globals alone)
+            gp = PouInfo(self.globals_root, "GLOBALS", None, vars=dict(self.project.globals))
+            _collect_retained(self.globals_root, gp, out, persistent_only, False)
         return out
 
     def retained(self, task: Task | None = None, persistent_only: bool = False) -> dict[str, tuple[str, object]]:
@@ -533,9 +537,20 @@ class Engine:
         return str(span) if span is not None else None
 
     # ------------------------------------------------------------ tags
+    @property
+    def globals_root(self) -> str:
+        """Tag paths of VAR_GLOBALs start with the CONFIGURATION's name
+        (`Bess.gBat.soc`), or `Globals` without one."""
+        cfg = self.project.config
+        return cfg.name if cfg is not None else "Globals"
+
     def roots(self) -> dict:
         if self._roots is None:
             self._roots = {k: (i.obj, FBType(i.pou.name, i.pou), i.name) for k, i in self.instances.items()}
+            if self.project.globals and self.globals_root.upper() not in self._roots:
+                name = self.globals_root
+                gp = PouInfo(name, "GLOBALS", None, vars=dict(self.project.globals))
+                self._roots[name.upper()] = (self.globals, FBType(name, gp), name)
         return self._roots
 
     def tag(self, path: str) -> tags.Tag:
