@@ -30,6 +30,8 @@ def register(sub) -> None:
     p.add_argument("--scenario", metavar="FILE", help="play this scenario's input trajectories live (forced)")
     p.add_argument("--state-dir", help="retain file and event log (default .gridplc-demo in the repository)")
     p.add_argument("--cold", action="store_true", help="start cold: forget retained trips and settings")
+    p.add_argument("--opcua-port", type=int, default=4840, help="OPC UA server port (0: any free one; default 4840)")
+    p.add_argument("--modbus-port", type=int, default=15502, help="Modbus SCADA view port (0: any free one)")
     p.add_argument("-q", "--quiet", action="store_true", help="no status lines")
     p.set_defaults(fn=cmd_demo)
 
@@ -81,9 +83,19 @@ def cmd_demo(a) -> int:
         dev.stop()
         return EXIT_USAGE
     overrides = {"bms": {"can_options": {"port": dev.info["can_port"]}},
-                 "battery": {"port": dev.info["pcs_port"]}, "meter": {"port": dev.info["meter_port"]}}
+                 "battery": {"port": dev.info["pcs_port"]}, "meter": {"port": dev.info["meter_port"]},
+                 "modbus_server": {"port": _free_or_any(a.modbus_port)}}
+    from .opcua.config import OpcuaConfigError, load_opcua
     try:
-        rt = LiveRuntime(site, cold=a.cold, device_overrides=overrides, user="demo")
+        ua = load_opcua(site.path, state_dir=site.state_dir, site_name=site.name)
+    except OpcuaConfigError as e:
+        dev.stop()
+        print("\n".join(e.problems), file=sys.stderr)
+        return EXIT_USAGE
+    if ua is not None:
+        ua.port = _free_or_any(a.opcua_port)
+    try:
+        rt = LiveRuntime(site, cold=a.cold, device_overrides=overrides, user="demo", opcua_config=ua)
     except StartError as e:
         dev.stop()
         print(f"gridplc demo: {e}", file=sys.stderr)
@@ -124,6 +136,19 @@ def cmd_demo(a) -> int:
     return EXIT_OK
 
 
+def _free_or_any(port: int) -> int:
+    """The port asked for if nothing listens there, else 0 (any free one)."""
+    import socket
+    if port == 0:
+        return 0
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
+
+
 def _banner(rt, dev, site) -> None:
     srv = next((m.modbus_server for m in rt.io_maps if m.modbus_server), None)
     print(f"gridplc demo: site '{site.name}' running ({', '.join(t.name for t in rt.engine.tasks)})")
@@ -133,7 +158,9 @@ def _banner(rt, dev, site) -> None:
         print(f"  SCADA     Modbus TCP 127.0.0.1:{srv.port} (unit {srv.unit}; holding 0 = mode, 1-2 = VPP setpoint W)")
     ua = getattr(rt, "opcua", None)
     if ua is not None:
-        print(f"  OPC UA    {ua.endpoint()}  users: {getattr(ua, 'demo_users', '')}")
+        print(f"  OPC UA    {ua.endpoint}  (Basic256Sha256 Sign/SignAndEncrypt, or None; anonymous = viewer)")
+        print("            users viewer / viewer-demo, operator / operator-demo, engineer / engineer-demo; "
+              "tags as ns=urn:gridplc;s=Protect.bmsSoc")
     ctl = f"gridplc ctl {DEPLOY} status"
     print(f"  control   {ctl}   (read/write/force/reset as in the README)")
     print("  Ctrl-C stops it cleanly.")

@@ -24,6 +24,9 @@ from .eventlog import AsyncEventLog, EventLogError
 from .io.iomap import bind_problems, read_iomap
 from .io.manager import IoManager
 from .io.quality import NAMES as QUALITY_NAMES
+from .alarms import AlarmError, alarm_set
+from .opcua.bridge import BridgeError, OpcuaBridge
+from .opcua.config import OpcuaConfigError, load_opcua
 from .journal import JournalWriter
 from .retain import RetainEntry, RetainError, RetainStore, RetainWriter, match_declarations
 from .scheduler import Scheduler
@@ -39,7 +42,7 @@ class StartError(Exception):
 
 class LiveRuntime:
     def __init__(self, site: SiteConfig, *, cold: bool = False, record_dir: str | None = None, clock=None,
-                 user: str = "runtime", device_overrides: dict | None = None):
+                 user: str = "runtime", device_overrides: dict | None = None, opcua_config=None):
         self.site = site
         self.lock = threading.RLock()
         self.sources = read_sources(site.sources)
@@ -65,6 +68,9 @@ class LiveRuntime:
             if m is not None and not found:
                 # `gridplc demo` moves simulated devices to the free ports it found
                 for name, attrs in (device_overrides or {}).items():
+                    if name == "modbus_server" and m.modbus_server is not None:
+                        for k, v in attrs.items():
+                            setattr(m.modbus_server, k, v)
                     if name in m.devices:
                         for k, v in attrs.items():
                             cur = getattr(m.devices[name], k)
@@ -101,6 +107,18 @@ class LiveRuntime:
         sched = self.scheduler
         self.io = IoManager(self.engine, self.io_maps, lambda: sched.clock.now_ns() - sched.start_ns,
                             events=self._event, queue_write=lambda p, v, who: self.write(p, v, who))
+        try:
+            self.alarms = alarm_set(self.engine, site.alarms, events=self._event)
+            ocfg = opcua_config if opcua_config is not None else \
+                load_opcua(site.path, state_dir=site.state_dir, site_name=site.name)
+        except (AlarmError, OpcuaConfigError) as e:
+            self.log.close()
+            self.engine.close()
+            raise StartError(str(e)) from None
+        self.opcua = None if ocfg is None else OpcuaBridge(
+            self.engine, ocfg, lock=self.lock, clock_ns=lambda: sched.clock.now_ns() - sched.start_ns,
+            events=self._event, alarms=self.alarms, iomaps=self.io_maps, scheduler_stats=self.scheduler.stats,
+            io_stats=self.io.stats, site=site.name, version=RUNTIME_VERSION, sample_phase=0.5)
         self.stats = self.scheduler.stats
         self.started_wall = time.time()
         self.log.append("start", {"site": site.name, "version": RUNTIME_VERSION,
@@ -159,6 +177,12 @@ class LiveRuntime:
             self.control.start()
         self.scheduler.start()
         self.io.start()
+        if self.opcua is not None:
+            try:
+                self.opcua.start()
+            except BridgeError as e:
+                self.stop(f"OPC UA server: {e}")
+                raise StartError(f"{self.site.path}: opcua: {e}") from None
         if self.site.realtime_priority is not None:
             time.sleep(0.05)           # the scan thread asks for SCHED_FIFO as it starts
             self._event("config", {"realtime": self.scheduler.realtime})
@@ -166,6 +190,8 @@ class LiveRuntime:
     def stop(self, reason: str = "stop requested") -> None:
         self.scheduler.stop()
         self.io.stop()
+        if self.opcua is not None:
+            self.opcua.stop()          # not under self.lock: its receiver thread takes it
         with self.lock:
             try:
                 self.retain_writer.offer(self._retained_entries(), program_hash=self.program.project.source_hash,
@@ -190,6 +216,9 @@ class LiveRuntime:
         with self.lock:
             self.engine.scan(now_ns, due)
             self.io.after_scan()
+            self.alarms.after_scan(self.engine.scan_count, now_ns)
+            if self.opcua is not None:
+                self.opcua.after_scan(self.engine.scan_count, now_ns)
             if self.journal is not None:
                 self.journal.record(due)
             if now_ns >= self._retain_due_ns:
@@ -271,10 +300,19 @@ class LiveRuntime:
                     "jitter_max_ms": st.jitter_max_ns / 1e6, "overruns": st.overruns,
                     "fault": str(t.faulted) if t.faulted else None,
                 }
+            ua = None if self.opcua is None else {
+                "endpoint": self.opcua.endpoint, "changes": self.opcua.stats.changes,
+                "writes": self.opcua.stats.writes, "cycle_max_ms": self.opcua.stats.cycle_ns_max / 1e6}
             return {"site": self.site.name, "scan": self.engine.scan_count, "tasks": out, "io": self.io.stats(),
+                    "opcua": ua, "alarms": [a for a in self._alarm_list()],
                     "event_log_errors": self.log_errors, "event_log_error": self.log_error,
                     "forced": {p: tags.to_json_value(v, self.engine.tag(p).type) for p, v in self.engine.forced.items()},
                     "program_sha256": self.program.project.source_hash, "version": RUNTIME_VERSION}
+
+    def _alarm_list(self) -> list:
+        """The alarm list: active, or cleared and not yet acknowledged."""
+        return [{"name": a.name, "message": a.message, "severity": a.severity, "active": a.active,
+                 "acked": a.acked} for a in self.alarms.snapshot() if a.retain]
 
     def status_line(self) -> str:
         st = self.status()

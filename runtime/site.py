@@ -68,6 +68,7 @@ class SiteConfig:
     status_period_s: float = 1.0
     realtime_priority: int | None = None
     io_maps: list[str] = field(default_factory=list)     # absolute paths of io_maps/*.toml
+    alarms: list = field(default_factory=list)           # [[alarms]] (runtime/alarms.py AlarmDef)
 
     @property
     def control_file(self) -> str:
@@ -84,7 +85,7 @@ _KNOWN = {
 
 
 # sections read by loaders of their own (runtime/opcua/config.py for [opcua])
-_OWN_LOADER = ("tasks", "inputs", "outputs", "opcua")
+_OWN_LOADER = ("tasks", "inputs", "outputs", "opcua", "alarms")
 
 
 class _Reporter:
@@ -261,11 +262,13 @@ def load_site(path: str) -> SiteConfig:
             safe = it.get("safe")
             points[kind].append(IoPoint(it["tag"], None if safe is None else str(safe).lower()
                                         if isinstance(safe, bool) else str(safe)))
+    from .alarms import load_table
+    alarms = load_table(rep, doc.get("alarms"))
     if rep.problems:
         raise SiteError(rep.problems)
     return SiteConfig(os.path.abspath(path), str(name), src_paths, program, int(interval * 1e9) if interval else None,
                       state_dir, retain_path, elog_path, retain_period, host, port, watchdog, task_wd,
-                      points["inputs"], points["outputs"], status_period, rt_prio, io_maps)
+                      points["inputs"], points["outputs"], status_period, rt_prio, io_maps, alarms)
 
 
 def check_against_program(site: SiteConfig, engine, text: str | None = None) -> None:
