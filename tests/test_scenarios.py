@@ -374,3 +374,23 @@ END_PROGRAM
     assert [x.ok for x in r.expects] == [True, False, False]
     assert r.expects[0].describe() == "logged (log) by 2.1s: clamp: requested 9000"
     assert "no such record among 0 fault record(s)" in r.expects[2].fail_values["reason"]
+
+
+def test_logged_fields_match_alarm_transitions(tmp_path):
+    (tmp_path / "a.st").write_text("""
+PROGRAM Main
+VAR
+    t : REAL;
+    {attribute 'alarm' := 'severity=800; message=Too hot'}
+    hot : BOOL;
+END_VAR
+hot := t > 50.0;
+END_PROGRAM
+""")
+    p = tmp_path / "a.toml"
+    p.write_text('[scenario]\nsources = ["a.st"]\nduration = "3s"\ninterval = "100ms"\n'
+                 '[[input]]\ntag = "Main.t"\nkind = "step"\nat = "1s"\nbefore = 20.0\nafter = 60.0\n'
+                 '[[expect]]\nlogged = { name = "Main.hot", what = "active", severity = 800 }\nkind = "alarm"\nby = "1s"\n'
+                 '[[expect]]\nlogged = { name = "Main.hot", what = "active" }\nkind = "alarm"\nby = "900ms"\n')
+    r = run_scenario(load_scenario(str(p)))
+    assert [x.ok for x in r.expects] == [True, False]
