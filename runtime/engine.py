@@ -504,19 +504,9 @@ class Engine:
 
     def _fault(self, task: Task, exc: BaseException, now_ns: int) -> Fault:
         where = getattr(exc, "where", None) if isinstance(exc, PlcFault) else None
-        if isinstance(exc, PlcFault):
-            what = exc.what
-        elif isinstance(exc, ZeroDivisionError):
-            what = "division by zero"
-        elif isinstance(exc, (OverflowError, ValueError)):
-            what = f"arithmetic error: {exc}"
-        elif isinstance(exc, RecursionError):
-            what = "call depth exceeded"
-        elif isinstance(exc, MemoryError):
-            what = "out of memory"
-        else:
+        what = describe_exception(exc)
+        if what.startswith("internal error"):
             # Not an ST fault: a bug in gridplc. Still contained, but say so.
-            what = f"internal error {type(exc).__name__}: {exc}"
             traceback.print_exception(exc, file=sys.stderr)
         if where is None:
             where = self._locate(exc)
@@ -589,6 +579,21 @@ class Engine:
 
 
 _NONE = object()
+
+
+def describe_exception(exc: BaseException) -> str:
+    """What a fault raised by generated code means, in the user's words."""
+    if isinstance(exc, PlcFault):
+        return exc.what
+    if isinstance(exc, ZeroDivisionError):
+        return "division by zero"
+    if isinstance(exc, (OverflowError, ValueError)):
+        return f"arithmetic error: {exc}"
+    if isinstance(exc, RecursionError):
+        return "call depth exceeded"
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    return f"internal error {type(exc).__name__}: {exc}"
 
 
 def _no_events(kind: str, data: dict) -> None:

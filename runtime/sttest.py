@@ -56,6 +56,7 @@ from plc_lang.types import (BoolType, EnumType, IntType, LiteralIntType, Literal
                             StringType, TimeType, strip_subrange)
 from plc_lang.values import PlcFault, WatchdogExpired, f32
 
+from .engine import describe_exception
 from .watchdog import Watchdog
 
 
@@ -178,16 +179,8 @@ class Runner:
         where = exc.where if isinstance(exc, PlcFault) else None
         if isinstance(exc, WatchdogExpired):
             what = f"the test ran longer than {self.timeout_s:g} s (stopped in a loop)"
-        elif isinstance(exc, PlcFault):
-            what = exc.what
-        elif isinstance(exc, ZeroDivisionError):
-            what = "division by zero"
-        elif isinstance(exc, (OverflowError, ValueError)):
-            what = f"arithmetic error: {exc}"
-        elif isinstance(exc, RecursionError):
-            what = "call depth exceeded"
         else:
-            what = f"internal error {type(exc).__name__}: {exc}"
+            what = describe_exception(exc)
         chain = self._st_frames(exc)
         if where is None and chain:
             where = chain[-1]

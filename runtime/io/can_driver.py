@@ -51,7 +51,7 @@ import can
 
 from .can_codec import CanCodec, EncodeRefused, TxFrame
 from .config import Device, Point
-from .image import IoPort
+from .image import IoPort, wake
 
 RX_POLL_S = 0.1             # how often the reader looks at its stop flag
 SCAN_STALL_NS = 1_000_000_000
@@ -315,12 +315,7 @@ class CanDriver:
     def _outputs_changed(self) -> None:
         # called from the scan thread: a flag and a wake-up, nothing more
         self._changed = True
-        loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None:
-            try:
-                loop.call_soon_threadsafe(wake.set)
-            except RuntimeError:
-                pass
+        wake(self._loop, self._wake)
 
     async def _serve(self, bus, pool) -> None:
         self._lost = None

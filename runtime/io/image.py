@@ -93,3 +93,14 @@ class IoPort:
 
     def output(self, path: str):
         return self.outputs.get(path)
+
+
+def wake(loop, event) -> None:
+    """From the scan thread: wake a driver's loop to send outputs. Costs a
+    microsecond; a loop that has closed has nothing left to send."""
+    if loop is None or event is None:
+        return
+    try:
+        loop.call_soon_threadsafe(event.set)
+    except RuntimeError:
+        pass

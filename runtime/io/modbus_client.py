@@ -63,7 +63,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 
 from . import sunspec
 from .config import Device, Point
-from .image import IoPort, Update
+from .image import IoPort, Update, wake
 from .modbus_codec import (WRITABLE_TABLES, CodecError, Field, ReadRequest, encode, field_of, has_holes,
                            make_decoder, plan_reads, scale_exponent, words_to_raw)
 from .quality import BAD, GOOD, STALE
@@ -498,13 +498,7 @@ class ModbusDriver:
     # ------------------------------------------------------------ outputs
     def _on_outputs(self) -> None:
         """Called from the scan thread after a commit that changed something."""
-        loop, wake = self._loop, self._wake
-        if loop is None or wake is None:
-            return
-        try:
-            loop.call_soon_threadsafe(wake.set)
-        except RuntimeError:
-            pass        # the I/O loop has closed: nothing left to write with
+        wake(self._loop, self._wake)
 
     async def _write_pass(self, client) -> None:
         for o in self._outputs:

@@ -71,7 +71,7 @@ from asyncua.common.ua_utils import data_type_to_variant_type
 from asyncua.crypto import security_policies
 
 from .config import Device, Point
-from .image import IoPort, Update
+from .image import IoPort, Update, wake
 from .quality import BAD, GOOD, STALE, WAITING
 
 _log = logging.getLogger(__name__)
@@ -597,13 +597,7 @@ class OpcUaClientDriver:
     # ------------------------------------------------------------ outputs
     def _on_outputs(self) -> None:
         """Called from the scan thread after a commit that changed something."""
-        loop, wake = self._loop, self._wake
-        if loop is None or wake is None:
-            return
-        try:
-            loop.call_soon_threadsafe(wake.set)
-        except RuntimeError:
-            pass        # the I/O loop has closed: nothing left to write with
+        wake(self._loop, self._wake)
 
     async def _writer(self, client: Client) -> None:
         while True:
