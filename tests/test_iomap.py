@@ -166,3 +166,9 @@ def test_sunspec_names_are_checked_against_the_models(tmp_path):
     assert len(probs) == 2
     assert probs[0].startswith(f"{path}:8: points[0].sunspec:") and "SoC" in probs[0]
     assert probs[1] == f"{path}:13: points[1].sunspec: 802.SoC is read-only in its model: it cannot be an output"
+
+
+def test_the_demo_site_ships_the_shared_dbc_unchanged():
+    from tests.stutil import shared_dir
+    here = os.path.join(HERE, "..", "io_maps", "dbc", "bms_can.dbc")
+    assert open(here, "rb").read() == (shared_dir() / "io" / "bms_can.dbc").read_bytes()

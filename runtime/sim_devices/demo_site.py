@@ -255,7 +255,8 @@ async def serve(can_port: int, pcs_port: int, meter_port: int, speed: float, rea
     loop = asyncio.get_running_loop()
     bus = await loop.run_in_executor(None, lambda: can.Bus(interface="socketcand", host="127.0.0.1",
                                                            port=can_port, channel="can0", tcp_tune=True))
-    bms = BmsSimulator(bus, PackView(plant), require_keepalive=True)
+    dbc = os.path.join(os.path.dirname(__file__), "..", "..", "io_maps", "dbc", "bms_can.dbc")
+    bms = BmsSimulator(bus, PackView(plant), os.path.normpath(dbc), require_keepalive=True)
     bms.start()
     ready({"ready": True, "can_port": can_port, "pcs_port": pcs_port, "meter_port": meter_port})
     reader = asyncio.StreamReader()
