@@ -1,19 +1,26 @@
 """Modbus driver benchmark (not a test): prints figures, asserts nothing.
 
     python bench/modbus_bench.py [--seconds 5] [--scans 2000] [--rounds 2] [--points 100] [--realtime PRIO]
+                                 [--kinds idle,steady,changing,heavy]
 
 1. Throughput: points/s the driver decodes and publishes from one device and
    from ten, polling back to back (period 1 ns); each device is a pymodbus
    server on 127.0.0.1 in a separate process, so the figure is the driver's.
 2. Scan jitter: ../shared/bench/site_protect.st as a 10 ms task on the real
    scheduler (the live runtime's switch interval and frozen heap), alone,
-   then with the I/O thread polling ten devices into bound inputs of the
-   program: at 100 ms (a site's usual rate) with steady values, then with
-   every value changing at every read (the worst case: each poll publishes
-   every point), then changing at 10 ms (a heavy case), and that once more
-   with the drivers in a process of their own (the GIL out of the picture).
-   Runs of the kinds are interleaved; the medians of their p99 start jitter
-   are compared with the idle one.
+   then with an IoManager polling ten devices into bound inputs of the
+   program, its drivers on the I/O thread (in-process) or in a process of
+   their own (IoManager(separate_process=True), the runtime keeping only
+   the receiver and sender threads): at 100 ms (a site's usual rate) with
+   steady values, then with every value changing at every read (the worst
+   case: each poll publishes every point), then changing at 10 ms (a heavy
+   case). Runs of the kinds are interleaved; the medians of their p99 start
+   jitter are compared with the idle one. For the I/O process, the runtime's
+   receiver cost is printed too (batches, updates, time per update).
+3. What the I/O process costs the runtime per message: on the scan thread,
+   the output listener (a copy of the output image, an Event) and
+   after_scan, through a running IoManager(separate_process=True); the
+   framing (ipc.Link) of a batch of input updates, both ways.
 """
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ from plc_lang.source import SourceFile  # noqa: E402
 from runtime.engine import Engine  # noqa: E402
 from runtime.io.config import Device, IoMap, Point  # noqa: E402
 from runtime.io.image import InputStage, OutputImage  # noqa: E402
+from runtime.io.ipc import Link, encode  # noqa: E402
 from runtime.io.manager import IoManager  # noqa: E402
 from runtime.live import SWITCH_INTERVAL_S  # noqa: E402
 from runtime.scheduler import Scheduler  # noqa: E402
@@ -85,16 +93,6 @@ class Devices:
     def close(self) -> None:
         self.proc.terminate()
         self.proc.join()
-
-
-def _drive_elsewhere(ports: list[int], points: int, period_ns: int) -> None:
-    """The drivers in a process of their own, publishing into a stage drained every 10 ms."""
-    sink = _Sink()
-    io = IoManager(sink, [_map(ports, points, period_ns, lambda d, k: f"D{d}.p{k}")], time.monotonic_ns)
-    io.start()
-    while True:
-        time.sleep(0.01)
-        sink.input_stage.drain()
 
 
 def _map(ports: list[int], points: int, period_ns: int, var_of) -> IoMap:
@@ -172,30 +170,27 @@ class Polling:
     points: int
     period_ns: int
     changing: bool
-    elsewhere: bool = False      # the drivers in another process (not bound to the program)
+    separate: bool = False       # IoManager(separate_process=True)
 
 
 def jitter(scans: int, polling: Polling | None, rt: int | None = None) -> int:
     """p99 start jitter in ns."""
     eng = _engine()
-    devs = io = other = None
+    devs = io = None
     sched_start = [0]
     if polling is not None:
         devs = Devices(polling.devices, polling.changing)
-        if polling.elsewhere:
-            other = multiprocessing.Process(target=_drive_elsewhere, daemon=True,
-                                            args=(devs.ports, polling.points, polling.period_ns))
-            other.start()
-        else:
-            m = _map(devs.ports, polling.points, polling.period_ns, _module_input)
-            for p in m.points:
-                p.var = eng.declare_input(p.var, 3_000_000_000)
-            io = IoManager(eng, [m], lambda: time.monotonic_ns() - sched_start[0])
+        m = _map(devs.ports, polling.points, polling.period_ns, _module_input)
+        for p in m.points:
+            p.var = eng.declare_input(p.var, 3_000_000_000)
+        io = IoManager(eng, [m], lambda: time.monotonic_ns() - sched_start[0], separate_process=polling.separate)
     done = threading.Event()
     count = [0]
 
     def tick(now, due):
         eng.scan(now, due)
+        if io is not None:
+            io.after_scan()         # as LiveRuntime._tick does
         count[0] += 1
         if count[0] >= scans:
             done.set()
@@ -220,7 +215,12 @@ def jitter(scans: int, polling: Polling | None, rt: int | None = None) -> int:
         extra = ""
         if io is not None:
             s = io.stats()
-            extra = f"; {sum(x['points_per_s'] for x in s.values()):,.0f} points/s polled"
+            extra = f"; {sum(x.get('points_per_s', 0) for x in s.values()):,.0f} points/s polled"
+            pr = io.process
+            if pr is not None and pr.updates:
+                extra += (f"; receiver: {pr.batches} batches, {pr.updates / pr.batches:.0f} updates each, "
+                          f"{pr.rx_busy_ns / pr.updates / 1e3:.2f} us per update, {pr.paced_waits} waited for a gap, "
+                          f"restarts {pr.restarts}")
         print(f"site_protect at 10 ms, {scans} scans, {what}: start jitter p50 {st.percentile_ns(0.5) / 1e3:.0f} us, "
               f"p99 {st.percentile_ns(0.99) / 1e3:.0f} us, max {st.jitter_max_ns / 1e3:.0f} us; overruns "
               f"{st.overruns}; scan exec mean {t.exec_total_ns / t.scans / 1e3:.0f} us, max {t.exec_max_ns / 1e3:.0f} us{extra}; "
@@ -229,14 +229,58 @@ def jitter(scans: int, polling: Polling | None, rt: int | None = None) -> int:
     finally:
         if io is not None:
             io.stop()
-        if other is not None:
-            other.terminate()
-            other.join()
         if devs is not None:
             devs.close()
         sys.setswitchinterval(old)
         gc.unfreeze()
         eng.close()
+
+
+# ---------------------------------------------------------------- 3. costs
+def _median_ns(fn, n: int = 5000) -> float:
+    xs = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        fn()
+        xs.append(time.perf_counter_ns() - t0)
+    return statistics.median(xs)
+
+
+def costs(points: int) -> None:
+    import socket
+    devs = Devices(1, changing=False)
+    eng = _engine()
+    io = None
+    try:
+        m = _map(devs.ports, points, 100_000_000, _module_input)
+        for p in m.points:
+            p.var = eng.declare_input(p.var, 3_000_000_000)
+        outs = [f"Main.rackI[{r}]" for r in range(1, 9)] + ["Main.dispatch"]
+        for o in outs:
+            eng.declare_output(o, "0.0")
+        io = IoManager(eng, [m], time.monotonic_ns, separate_process=True)
+        io.start()
+        eng.scan(0)
+        listener = _median_ns(eng.io_outputs.changed)
+        after = _median_ns(io.after_scan)
+        print(f"scan thread, I/O process: output listener ({len(outs)} outputs) {listener / 1e3:.1f} us, "
+              f"after_scan (no Modbus server) {after / 1e3:.1f} us (medians)")
+    finally:
+        if io is not None:
+            io.stop()
+        devs.close()
+        eng.close()
+    a, b = socket.socketpair()
+    tx, rx = Link(a), Link(b)
+    flat = []
+    for k in range(points):
+        flat += (k, 3.3 + k * 1e-3, 0, time.monotonic_ns())
+    send = _median_ns(lambda: tx.send(("i", flat)), 2000)
+    recv = _median_ns(rx.recv, 2000)
+    print(f"framing, a batch of {points} input updates: send {send / 1e3:.1f} us, receive and decode "
+          f"{recv / 1e3:.1f} us ({len(encode(('i', flat)))} bytes)")
+    tx.close()
+    rx.close()
 
 
 def main() -> None:
@@ -247,21 +291,29 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=100, help="points per device")
     ap.add_argument("--realtime", type=int, metavar="PRIO",
                     help="run the scan thread at SCHED_FIFO PRIO (other processes then cannot delay it)")
+    ap.add_argument("--kinds", default="steady,changing,heavy",
+                    help="polling kinds to compare with idle: steady, changing (both at 100 ms), heavy (10 ms)")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-jitter", action="store_true")
+    ap.add_argument("--skip-costs", action="store_true")
     a = ap.parse_args()
     if not a.skip_throughput:
         throughput(1, a.points, a.seconds)
         throughput(10, a.points, a.seconds)
+    if not a.skip_costs:
+        costs(a.points)
     if a.skip_jitter:
         return
     n, pts = 10, a.points
+    want = set(a.kinds.split(","))
     kinds = {"idle": None}
-    for p in (Polling(f"polling {n} x {pts} steady points every 100 ms", n, pts, 100_000_000, False),
-              Polling(f"polling {n} x {pts} changing points every 100 ms", n, pts, 100_000_000, True),
-              Polling(f"polling {n} x {pts} changing points every 10 ms", n, pts, 10_000_000, True),
-              Polling("the same, drivers in another process", n, pts, 10_000_000, True, elsewhere=True)):
-        kinds[p.label] = p
+    for key, period, changing, what in (("steady", 100_000_000, False, "steady points every 100 ms"),
+                                        ("changing", 100_000_000, True, "changing points every 100 ms"),
+                                        ("heavy", 10_000_000, True, "changing points every 10 ms")):
+        if key in want:
+            for separate in (False, True):
+                label = f"polling {n} x {pts} {what}, " + ("drivers in the I/O process" if separate else "in-process")
+                kinds[label] = Polling(label, n, pts, period, changing, separate)
     p99 = {k: [] for k in kinds}
     for _ in range(a.rounds):          # interleaved, so a noisy neighbour hits every kind alike
         for k, polling in kinds.items():

@@ -44,6 +44,7 @@ import asyncio
 import importlib
 import logging
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -51,6 +52,7 @@ import threading
 import time
 import traceback
 
+from ..tags import TagError
 from .config import Device, IoMap
 from .image import IoPort, Update
 from .ipc import PICKLE, ChildConfig, Link, ProtocolError
@@ -278,7 +280,7 @@ class IoProcess:
         self._paced = False             # after_scan has been called: the receiver waits for gaps
         self._tick_ns = getattr(engine, "base_period_ns", None)
         self._outputs = engine.io_outputs
-        self._out_snap = dict(self._outputs.values)
+        self._out_snap: dict = {}
         self._served_now: list | None = None
         self._thread: threading.Thread | None = None
         self._sender: threading.Thread | None = None
@@ -305,6 +307,8 @@ class IoProcess:
     def start(self) -> None:
         if not self.names:
             return
+        # a map that cannot cross to the child fails here, not in the link thread
+        pickle.dumps(ChildConfig(self.maps, self.inputs, 0, self.server_types))
         self._outputs.listen(self._outputs_changed)
         self._out_snap = dict(self._outputs.values)
         self._thread = threading.Thread(target=self._run, name="gridplc-io-link", daemon=True)
@@ -465,7 +469,6 @@ class IoProcess:
             self.paced_waits += 1
 
     def _write(self, link: Link, wid: int, var: str, text: str, who: str) -> None:
-        from ..tags import TagError
         err = None
         try:
             self.queue_write(var, text, who)
