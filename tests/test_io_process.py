@@ -301,3 +301,24 @@ def test_the_io_process_does_not_keep_the_real_time_priority_it_was_started_with
     finally:
         io.stop()
         e.close()
+
+
+def test_drivers_the_io_process_cannot_build_are_logged_and_retried(monkeypatch, tmp_path):
+    monkeypatch.setattr(manager, "RESTART_PAUSE_S", 0.2)
+    e = build(PROGRAM, interval="50ms")
+    m = IoMap("bad.toml", "bad.toml")
+    m.devices["bms"] = Device("bms", "can", interface="socketcand", channel="can0", dbc=str(tmp_path / "gone.dbc"))
+    m.points = [Point("Main.tBat", "bms", "input", message="BMS_Measurements_356", signal="BatteryTemperature")]
+    events = []
+    io = IoManager(e, [m], time.monotonic_ns, events=lambda k, d: events.append((k, d)), separate_process=True)
+    io.start()                      # returns: the runtime runs on, its inputs waiting
+    try:
+        wait_for(lambda: sum(k == "io_process_exit" for k, _ in events) >= 2, 5.0, "two failed starts")
+        failed = [d["error"] for k, d in events if k == "io_process_failed"]
+        assert failed and "gone.dbc" in failed[0]
+        pauses = [d["restart_in_s"] for k, d in events if k == "io_process_exit"]
+        assert pauses[:2] == [0.2, 0.4]            # dying young: the pause doubles
+        assert [d["returncode"] for k, d in events if k == "io_process_exit"][:2] == [1, 1]
+    finally:
+        io.stop()
+        e.close()
