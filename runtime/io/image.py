@@ -12,6 +12,7 @@ for that, the virtual clock gives scenario time offline.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -104,3 +105,20 @@ def wake(loop, event) -> None:
         loop.call_soon_threadsafe(event.set)
     except RuntimeError:
         pass
+
+
+BACKOFF_START_S = 0.1
+
+
+async def backoff(driver, delay_s: float, max_ns: int) -> float:
+    """A driver's pause before reconnecting, shown in its stats (state
+    "backoff", retry_in_s); returns the next pause, doubled up to max_ns."""
+    driver._state = "backoff"
+    driver._retry_in_s = delay_s
+    try:
+        await asyncio.sleep(delay_s)
+    except asyncio.CancelledError:
+        driver._state = "stopped"
+        raise
+    driver._retry_in_s = 0.0
+    return min(delay_s * 2, max(max_ns / 1e9, BACKOFF_START_S))

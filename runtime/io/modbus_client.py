@@ -63,14 +63,13 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 
 from . import sunspec
 from .config import Device, Point
-from .image import IoPort, Update, wake
+from .image import BACKOFF_START_S, IoPort, Update, backoff, wake
 from .modbus_codec import (WRITABLE_TABLES, CodecError, Field, ReadRequest, encode, field_of, has_holes,
                            make_decoder, plan_reads, scale_exponent, words_to_raw)
 from .quality import BAD, GOOD, STALE
 
 _log = logging.getLogger(__name__)
 
-_BACKOFF_START_S = 0.1
 _RATE_WINDOW_NS = 10_000_000_000
 _UNSENT = object()
 
@@ -212,7 +211,7 @@ class ModbusDriver:
         if not self._listening:
             self._port.outputs.listen(self._on_outputs)
             self._listening = True
-        delay = _BACKOFF_START_S
+        delay = BACKOFF_START_S
         while True:
             self._state = "connecting"
             try:
@@ -226,16 +225,8 @@ class ModbusDriver:
                 self._error(f"{type(e).__name__}: {e}")
                 _log.exception("%s: driver error", self.device.name)
             if self._answered:
-                delay = _BACKOFF_START_S
-            self._state = "backoff"
-            self._retry_in_s = delay
-            try:
-                await asyncio.sleep(delay)
-            except asyncio.CancelledError:
-                self._state = "stopped"
-                raise
-            self._retry_in_s = 0.0
-            delay = min(delay * 2, max(self.device.backoff_max_ns / 1e9, _BACKOFF_START_S))
+                delay = BACKOFF_START_S
+            delay = await backoff(self, delay, self.device.backoff_max_ns)
 
     # ------------------------------------------------------------ one connection
     async def _connection(self) -> None:

@@ -71,14 +71,13 @@ from asyncua.common.ua_utils import data_type_to_variant_type
 from asyncua.crypto import security_policies
 
 from .config import Device, Point
-from .image import IoPort, Update, wake
+from .image import BACKOFF_START_S, IoPort, Update, backoff, wake
 from .quality import BAD, GOOD, STALE, WAITING
 
 _log = logging.getLogger(__name__)
 
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NO_TIME = datetime(1601, 1, 2, tzinfo=timezone.utc)    # DateTime.MinValue and near it: "not set"
-_BACKOFF_START_S = 0.1
 # A client that vanishes without closing its session should not leave its
 # subscription on the other server for asyncua's default hour.
 _SESSION_TIMEOUT_MS = 60_000
@@ -343,27 +342,19 @@ class OpcUaClientDriver:
         if not self._listening:
             self._port.outputs.listen(self._on_outputs)
             self._listening = True
-        delay = _BACKOFF_START_S
+        delay = BACKOFF_START_S
         while True:
             self._state = "connecting"
             try:
                 if await self._session_run():
-                    delay = _BACKOFF_START_S
+                    delay = BACKOFF_START_S
             except asyncio.CancelledError:
                 self._state = "stopped"
                 raise
             except Exception as e:  # noqa: BLE001 - every failure becomes a retry, never a crash
                 self._connect_failures += 1
                 self._error(_one_line(e))
-            self._state = "backoff"
-            self._retry_in_s = delay
-            try:
-                await asyncio.sleep(delay)
-            except asyncio.CancelledError:
-                self._state = "stopped"
-                raise
-            self._retry_in_s = 0.0
-            delay = min(delay * 2, max(self.device.backoff_max_ns / 1e9, _BACKOFF_START_S))
+            delay = await backoff(self, delay, self.device.backoff_max_ns)
 
     # ------------------------------------------------------------ one connection
     async def _session_run(self) -> bool:
