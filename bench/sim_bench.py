@@ -2,7 +2,8 @@
 
     python bench/sim_bench.py [--hours 1] [--repeat 3] [--fuzz-runs 200]
 
-On ../shared/bench/site_protect.st at its 100 ms task:
+On ../shared/bench/site_protect.st at its 100 ms task, on both backends
+(runtime/backend.py: native C and Python, bit-identical results):
 1. speed-up of a plain scenario run (one input, three invariants) over real
    time, for --hours of plant time, beside the bare engine (Engine.run) so
    the runner's own share per scan shows; the same split for the small
@@ -26,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from plc_lang.driver import compile_project, read_sources  # noqa: E402
+from runtime.backend import select  # noqa: E402
 from runtime.engine import Engine  # noqa: E402
 from runtime.fuzz import fuzz  # noqa: E402
 from runtime.scenario import _run, load_scenario, run_scenario  # noqa: E402
@@ -69,26 +71,37 @@ def _run_with(sc, program, trace_tags=()):
         eng.close()
 
 
+def _programs(sources) -> dict:
+    """backend -> the program to run (runtime/backend.py)."""
+    py = compile_project(read_sources(sources)).program
+    return {"python": py, "native": select(py, "native")}
+
+
 def speedup(d: str, hours: float) -> None:
     plant_s = hours * 3600
     path = _scenario(d, f"{int(plant_s)}s")
     sc = load_scenario(path)
     scans = int(plant_s * 10) + 1
-    w0 = time.perf_counter()
-    cpu = _timed(lambda: run_scenario(sc))
-    wall = time.perf_counter() - w0
-    program = compile_project(read_sources(sc.sources)).program
-    eng = Engine(program, watchdog_s=10.0)
-    n = min(scans, 6000)
-    bare = _timed(lambda: eng.run(n)) / n
-    eng.close()
-    per_scan = cpu / scans
-    print(f"1. plain scenario, {hours:g} h of plant time ({scans} scans of 100 ms): {cpu:.1f} s CPU ({wall:.1f} s wall), "
-          f"speed-up {plant_s / cpu:,.0f}x real time ({plant_s / wall:,.0f}x by the wall clock); "
-          f"a day would take {cpu * 24 / hours:.0f} s")
-    print(f"   per scan {per_scan * 1e6:.0f} us: the bare engine (Engine.run) {bare * 1e6:.0f} us, "
-          f"the runner (input, 3 invariants) {max(0.0, per_scan - bare) * 1e6:.1f} us; "
-          f"the ceiling with a free runner is {0.1 / bare:,.0f}x")
+    progs = _programs(sc.sources)
+    cpu_of = {}
+    for backend in ("native", "python"):
+        run_scenario(sc, backend=backend)            # warm: the native library is built and cached once
+        w0 = time.perf_counter()
+        cpu = _timed(lambda: run_scenario(sc, backend=backend))
+        wall = time.perf_counter() - w0
+        cpu_of[backend] = cpu
+        eng = Engine(progs[backend], watchdog_s=10.0)
+        n = min(scans, 6000)
+        bare = _timed(lambda: eng.run(n)) / n
+        eng.close()
+        per_scan = cpu / scans
+        print(f"1. plain scenario, {backend} backend, {hours:g} h of plant time ({scans} scans of 100 ms): "
+              f"{cpu:.2f} s CPU ({wall:.2f} s wall), speed-up {plant_s / cpu:,.0f}x real time "
+              f"({plant_s / wall:,.0f}x by the wall clock); a day would take {cpu * 24 / hours:.1f} s")
+        print(f"   per scan {per_scan * 1e6:.1f} us: the bare engine (Engine.run) {bare * 1e6:.1f} us, "
+              f"the runner (input, 3 invariants) {max(0.0, per_scan - bare) * 1e6:.1f} us; "
+              f"the ceiling with a free runner is {0.1 / bare:,.0f}x")
+    print(f"   native / python: {cpu_of['python'] / cpu_of['native']:.1f}x faster, same trace (tests/test_native.py)")
 
 
 def overhead(d: str, repeat: int) -> None:
@@ -104,51 +117,58 @@ def overhead(d: str, repeat: int) -> None:
                 '[[expect]]\nnever = "Main.trip AND Main.pCmd > 0.0"\n'
                 '[[expect]]\nwithin = "600ms"\nafter = "Main.hot.Q"\nexpect = "Main.trip"\n')
     sc = load_scenario(p)
-    program = compile_project(read_sources(sc.sources)).program
     scans = 30001
-
-    def bare():
-        eng = Engine(program, interval_ns=sc.interval_ns, watchdog_s=10.0)
-        eng.declare_input("Main.tMax")
-        eng.declare_input("Main.request")
-        eng.run(scans)
-        eng.close()
-    b = min(_timed(bare) for _ in range(repeat)) / scans       # interleaving matters less with CPU time
-    r = min(_timed(lambda: _run_with(sc, program)) for _ in range(repeat)) / scans
-    print(f"   guard.st (2 inputs, 3 invariants): {r * 1e6:.1f} us/scan, of which the bare engine {b * 1e6:.1f} us, "
-          f"the runner {(r - b) * 1e6:.1f} us; speed-up {0.1 / r:,.0f}x")
+    for backend, program in _programs(sc.sources).items():
+        def bare():
+            eng = Engine(program, interval_ns=sc.interval_ns, watchdog_s=10.0)
+            eng.declare_input("Main.tMax")
+            eng.declare_input("Main.request")
+            eng.run(scans)
+            eng.close()
+        b = min(_timed(bare) for _ in range(repeat)) / scans       # interleaving matters less with CPU time
+        r = min(_timed(lambda: _run_with(sc, program)) for _ in range(repeat)) / scans
+        print(f"   guard.st (2 inputs, 3 invariants), {backend}: {r * 1e6:.1f} us/scan, of which the bare engine "
+              f"{b * 1e6:.1f} us, the runner {(r - b) * 1e6:.1f} us; speed-up {0.1 / r:,.0f}x")
 
 
 def ratio(d: str, repeat: int, minutes: float) -> None:
     path = _scenario(d, f"{int(minutes * 60)}s")
     sc = load_scenario(path)
-    plain_prog = compile_project(read_sources(sc.sources)).program
+    progs = _programs(sc.sources)
     cov_prog = compile_project(read_sources(sc.sources), coverage=True).program
-    best = {"plain": 1e9, "trace": 1e9, "coverage": 1e9}
+    runs = {"plain python": lambda: _run_with(sc, progs["python"]),
+            "plain native": lambda: _run_with(sc, progs["native"]),
+            "trace python": lambda: _run_with(sc, progs["python"], TRACED),
+            "trace native": lambda: _run_with(sc, progs["native"], TRACED),
+            "coverage": lambda: _run_with(sc, cov_prog)}
+    best = dict.fromkeys(runs, 1e9)
     for _ in range(repeat):             # interleaved, so load from other processes hits all alike
-        best["plain"] = min(best["plain"], _timed(lambda: _run_with(sc, plain_prog)))
-        best["trace"] = min(best["trace"], _timed(lambda: _run_with(sc, plain_prog, TRACED)))
-        best["coverage"] = min(best["coverage"], _timed(lambda: _run_with(sc, cov_prog)))
+        for k, fn in runs.items():
+            best[k] = min(best[k], _timed(fn))
     scans = int(minutes * 600) + 1
-    print(f"2. --trace of {len(TRACED)} tags: {best['trace'] / best['plain']:.3f}x a plain run "
-          f"({best['plain'] / scans * 1e6:.0f} -> {best['trace'] / scans * 1e6:.0f} us/scan, best of {repeat}, "
-          f"{minutes:g} min of plant time)")
-    print(f"3. --coverage: {best['coverage'] / best['plain']:.3f}x a plain run "
-          f"({best['coverage'] / scans * 1e6:.0f} us/scan)")
+    us = {k: v / scans * 1e6 for k, v in best.items()}
+    for b in ("native", "python"):
+        print(f"2. --trace of {len(TRACED)} tags, {b}: {best['trace ' + b] / best['plain ' + b]:.3f}x a plain run "
+              f"({us['plain ' + b]:.1f} -> {us['trace ' + b]:.1f} us/scan, best of {repeat}, {minutes:g} min of "
+              "plant time)")
+    print(f"3. --coverage (counters run on the Python backend): {best['coverage'] / best['plain python']:.3f}x a "
+          f"plain Python run, {best['coverage'] / best['plain native']:.1f}x a plain native one "
+          f"({us['coverage']:.0f} us/scan)")
 
 
 def fuzzing(d: str, runs: int) -> None:
     path = _scenario(d, "10s")
     for name, p, n in (("site_protect, runs of 10 s", path, runs), ("guard.st, runs of 10 s", GUARD_FUZZ, runs * 5)):
-        for jobs in (1, 2):
-            t0 = time.perf_counter()            # wall time: the workers' CPU is not this process's
-            res = fuzz(p, runs=n, seed=1, jobs=jobs)
-            t = time.perf_counter() - t0
-            if res.batch is not None:
-                print(f"4. fuzz {name}: found {res.batch.violation.what}: no throughput figure")
-                continue
-            print(f"4. fuzz {name}, {res.runs} runs, --jobs {jobs}: {t:.1f} s, "
-                  f"{res.scans / t:,.0f} simulated scans/s, {res.runs / t:,.0f} runs/s")
+        for backend in ("native", "python"):
+            for jobs in (1, 2):
+                t0 = time.perf_counter()            # wall time: the workers' CPU is not this process's
+                res = fuzz(p, runs=n, seed=1, jobs=jobs, backend=backend)
+                t = time.perf_counter() - t0
+                if res.batch is not None:
+                    print(f"4. fuzz {name}: found {res.batch.violation.what}: no throughput figure")
+                    continue
+                print(f"4. fuzz {name}, {backend}, {res.runs} runs, --jobs {jobs}: {t:.1f} s, "
+                      f"{res.scans / t:,.0f} simulated scans/s, {res.runs / t:,.0f} runs/s")
 
 
 def main() -> None:

@@ -988,12 +988,13 @@ class _PouGen:
         if s.step is None or s.step in self.p.consts:
             step = step_c
             stop = f"{end} + 1" if step > 0 else f"{end} - 1"
-            if not _simple_src(start):
+            # START and END are read once, before the variable changes (FOR i := i TO i + 3)
+            if not _simple_src(start) or start == vname:
                 t = self.new_tmp()
                 o.line(f"{t} = {start}")
                 start = t
             end_ref = end
-            if not _simple_src(end):
+            if not _simple_src(end) or end == vname:
                 t = self.new_tmp()
                 o.line(f"{t} = {end}")
                 stop = f"{t} + 1" if step > 0 else f"{t} - 1"
@@ -1030,10 +1031,11 @@ class _PouGen:
             return
         # a variable step: a while loop, direction decided at run time
         stp = self.store_value(s.step, var.type)
-        t_end, t_step = self.new_tmp(), self.new_tmp()
-        o.line(f"{vname} = {start}")
+        t_start, t_end, t_step = self.new_tmp(), self.new_tmp(), self.new_tmp()
+        o.line(f"{t_start} = {start}")
         o.line(f"{t_end} = {end}")
         o.line(f"{t_step} = {stp}")
+        o.line(f"{vname} = {t_start}")
         o.line(f"if {t_step} == 0: ref_error__('FOR step is 0')")
         if self.cov is not None:
             self.loop_branches(s, "FOR", self.seg,

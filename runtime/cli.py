@@ -111,12 +111,12 @@ def cmd_compile(a) -> int:
     return EXIT_OK
 
 
-def _run_one(path: str, trace_tags: list[str], coverage: bool = False):
+def _run_one(path: str, trace_tags: list[str], coverage: bool = False, backend: str | None = None):
     """(result, problems, coverage data): what crosses back from a worker process."""
     from runtime.scenario import ScenarioError, load_scenario, run_scenario
     programs = [] if coverage else None
     try:
-        r = run_scenario(load_scenario(path), trace_tags=trace_tags, coverage=programs)
+        r = run_scenario(load_scenario(path), trace_tags=trace_tags, coverage=programs, backend=backend)
     except ScenarioError as e:
         return None, e.problems, None
     for x in r.expects:            # compiled closures stay here: the result crosses processes
@@ -142,7 +142,7 @@ def cmd_scenarios(a) -> int:
         # scenarios are independent: run them in processes, report in file order
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(jobs) as pool:
-            futures = [pool.submit(_run_one, f, trace_tags, a.coverage) for f in a.files]
+            futures = [pool.submit(_run_one, f, trace_tags, a.coverage, a.backend) for f in a.files]
             outcomes = []
             for i, fu in enumerate(futures):
                 outcomes.append(fu.result())
@@ -152,7 +152,7 @@ def cmd_scenarios(a) -> int:
             if sys.stderr.isatty():
                 print(file=sys.stderr)
     else:
-        outcomes = [_run_one(f, trace_tags, a.coverage) for f in a.files]
+        outcomes = [_run_one(f, trace_tags, a.coverage, a.backend) for f in a.files]
     hits = None
     if a.coverage:
         from runtime.coverage import empty, merge
@@ -249,8 +249,13 @@ def cmd_sim(a) -> int:
     result = _load(a.files, "rich", quiet_warnings=True)
     if not result.ok:
         return EXIT_ERRORS
+    from runtime.backend import BackendError, select
     try:
-        engine = Engine(result.program, program_name=a.program, interval_ns=interval, watchdog_s=watchdog_s)
+        program = select(result.program, a.backend)
+    except BackendError as e:
+        raise UsageError(str(e)) from None
+    try:
+        engine = Engine(program, program_name=a.program, interval_ns=interval, watchdog_s=watchdog_s)
     except EngineError as e:
         raise UsageError(f"[{e.code}] {e}" if e.code else str(e)) from None
     try:
@@ -430,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "branches run and add them to the coverage data file (see `gridplc coverage`)")
     p.add_argument("--coverage-file", metavar="FILE", help="with --coverage: the data file "
                    "(default .gridplc-coverage.json)")
+    p.add_argument("--backend", choices=("auto", "native", "python"), default=None,
+                   help="what runs the scans: native C (auto: when the program compiles natively; the same "
+                        "values bit for bit) or Python (default: $GRIDPLC_BACKEND, else auto)")
     p.set_defaults(fn=cmd_sim)
 
     p = sub.add_parser("run", help="run a site live (see runtime/site.py for the file format)")

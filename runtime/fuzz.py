@@ -254,13 +254,18 @@ def _entry_duration(rep, i, raw, key, default):
 class Runner:
     """The compiled program and everything one run needs, built once per process."""
 
-    def __init__(self, plan: FuzzPlan):
+    def __init__(self, plan: FuzzPlan, backend: str | None = None):
+        from .backend import BackendError, select
         self.plan = plan
+        self.backend = backend
         sc = plan.scenario
         result = compile_project(read_sources(sc.sources))
         if not result.ok:
             raise ScenarioError([render([d for d in result.diagnostics if d.is_error], result.sources, "short")])
-        self.program = result.program
+        try:
+            self.program = select(result.program, backend)
+        except BackendError as e:
+            raise ScenarioError([f"{sc.path}: {e}"]) from None
         eng = self._engine()
         try:
             self.period = eng.base_period_ns
@@ -477,9 +482,9 @@ def _search(runner: Runner, index: int, size: int, seed: int) -> BatchResult:
 _WORKER: dict = {}
 
 
-def _init_worker(path: str, duration_ns: int | None) -> None:
+def _init_worker(path: str, duration_ns: int | None, backend: str | None = None) -> None:
     if "runner" not in _WORKER:
-        _WORKER["runner"] = Runner(load_plan(path, duration_ns_override=duration_ns))
+        _WORKER["runner"] = Runner(load_plan(path, duration_ns_override=duration_ns), backend)
 
 
 def _work(job: tuple[int, int, int]) -> BatchResult:
@@ -488,10 +493,10 @@ def _work(job: tuple[int, int, int]) -> BatchResult:
 
 
 def fuzz(path: str, *, runs: int | None = None, seed: int | None = None, duration_ns: int | None = None,
-         jobs: int = 1, progress=None) -> FuzzResult:
+         jobs: int = 1, progress=None, backend: str | None = None) -> FuzzResult:
     """Raises ScenarioError for a scenario or program that cannot be fuzzed."""
     plan = load_plan(path, duration_ns_override=duration_ns)
-    runner = Runner(plan)
+    runner = Runner(plan, backend)
     runs = plan.runs if runs is None else runs
     seed = plan.seed if seed is None else seed
     work = [(i, min(BATCH, runs - i * BATCH), seed) for i in range(math.ceil(runs / BATCH))]
@@ -517,7 +522,7 @@ def fuzz(path: str, *, runs: int | None = None, seed: int | None = None, duratio
     else:
         import multiprocessing
         _WORKER["runner"] = runner      # forked workers start with it; others build their own
-        with multiprocessing.Pool(min(jobs, len(work)), _init_worker, (path, duration_ns)) as pool:
+        with multiprocessing.Pool(min(jobs, len(work)), _init_worker, (path, duration_ns, backend)) as pool:
             for b in pool.imap_unordered(_work, work, chunksize=1):
                 done[b.index] = b
                 if progress:

@@ -23,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--jobs", type=int, help="processes (default: one per core); the result does not depend on it")
     p.add_argument("--out", help="where to write the counterexample (default: SCENARIO-STEM.counterexample.toml "
                                  "in the current directory)")
+    p.add_argument("--backend", choices=("auto", "native", "python"), default=None,
+                   help="what runs the scans (as for `gridplc sim`; default: $GRIDPLC_BACKEND, else auto)")
     p.set_defaults(fn=cmd_fuzz)
 
 
@@ -45,7 +47,7 @@ def cmd_fuzz(a) -> int:
     tty = sys.stderr.isatty()
     try:
         res = fuzz(a.scenario, runs=a.runs, seed=a.seed, duration_ns=duration, jobs=jobs,
-                   progress=progress_line if tty else None)
+                   progress=progress_line if tty else None, backend=a.backend)
     except ScenarioError as e:
         if tty:
             print(file=sys.stderr)

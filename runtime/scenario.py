@@ -441,16 +441,22 @@ class ScenarioResult:
 
 
 def run_scenario(sc: Scenario, *, trace_tags: list[str] | None = None, watchdog_s: float = 10.0,
-                 coverage: list | None = None) -> ScenarioResult:
+                 coverage: list | None = None, backend: str | None = None) -> ScenarioResult:
     """coverage: a list; the program is compiled with coverage counters and
-    appended to it, for the caller to read its hits (runtime/coverage.py)."""
+    appended to it, for the caller to read its hits (runtime/coverage.py).
+    backend: runtime/backend.py (None: the default, auto)."""
+    from .backend import BackendError, select
     result = compile_project(read_sources(sc.sources), coverage=coverage is not None)
     if not result.ok:
         raise ScenarioError([render([d for d in result.diagnostics if d.is_error], result.sources, "short")])
     if coverage is not None:
         coverage.append(result.program)
     try:
-        eng = Engine(result.program, program_name=sc.program, interval_ns=sc.interval_ns, watchdog_s=watchdog_s)
+        program = select(result.program, backend)
+    except BackendError as e:
+        raise ScenarioError([f"{sc.path}: {e}"]) from None
+    try:
+        eng = Engine(program, program_name=sc.program, interval_ns=sc.interval_ns, watchdog_s=watchdog_s)
     except EngineError as e:
         raise ScenarioError([f"{sc.path}: {e}"]) from None
     try:

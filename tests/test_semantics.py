@@ -138,6 +138,16 @@ def test_for_does_not_run_keeps_start_value():
     assert r["P.i"] == 5
 
 
+def test_for_reads_start_and_end_once_before_the_variable_changes():
+    # the bounds are the values when the loop starts, even when they name the loop variable
+    r = run_p("i : INT := 3; n : INT;", "FOR i := i TO i + 2 DO n := n + 1; END_FOR;")
+    assert r["P.n"] == 3 and r["P.i"] == 6
+    r = run_p("i : INT := 3; n : INT; st : INT := 1;", "FOR i := i TO i + 2 BY st DO n := n + 1; END_FOR;")
+    assert r["P.n"] == 3 and r["P.i"] == 6
+    r = run_p("i : INT := 4; n : INT;", "FOR i := 1 TO i DO n := n + 1; END_FOR;")
+    assert r["P.n"] == 4 and r["P.i"] == 5
+
+
 def test_for_negative_step_does_not_run():
     r = run_p("i : INT := 42; n : INT;", "FOR i := 1 TO 5 BY -1 DO n := n + 1; END_FOR;")
     assert r["P.n"] == 0

@@ -1,0 +1,164 @@
+"""The native backend (plc_lang/native/) gives the Python backend's values
+and faults bit for bit, and says why when it cannot compile a program."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from plc_lang.driver import compile_project, read_sources
+from plc_lang.native import native_program
+from plc_lang.native.build import compiler
+from plc_lang.source import SourceFile
+from runtime.engine import Engine
+from tests.stutil import DualEngine, shared_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(compiler() is None, reason="no C compiler")
+
+
+def _dual(src: str, interval_ns: int | None = 10_000_000, **kw) -> DualEngine:
+    r = compile_project([SourceFile("t.st", src)])
+    assert r.ok, [str(d) for d in r.diagnostics if d.is_error]
+    nat, why = native_program(r.program)
+    assert nat is not None, why
+    kw = dict(interval_ns=None if r.project.config else interval_ns, **kw)
+    return DualEngine(Engine(r.program, **kw), Engine(nat, **kw))
+
+
+def test_semantics_suites_agree_with_the_python_backend(tmp_path):
+    """Every program of the language suites run on both backends in lockstep
+    (tests/stutil.DualEngine): the same variables after every scan and the
+    same faults, or a test fails."""
+    log = tmp_path / "backends.log"
+    env = dict(os.environ, GRIDPLC_DIFF_NATIVE="1", GRIDPLC_DIFF_NATIVE_LOG=str(log))
+    suites = ["tests/test_semantics.py", "tests/test_conversions.py", "tests/test_stdlib_blocks.py",
+              "tests/test_int_properties.py", "tests/test_globals.py"]
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *suites],
+                       cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    lines = log.read_text().splitlines()
+    native = sum(line == "native" for line in lines)
+    # the suites are mostly numeric: nearly all of them must have gone native
+    assert native >= 300 and native >= 0.85 * len(lines), (native, len(lines))
+
+
+def test_site_protect_identical_every_scan():
+    text = (shared_dir() / "bench" / "site_protect.st").read_text()
+    e = _dual(text)
+    try:
+        e.tag("Main.siteLimit").set(900.0)
+        assert e.run(250) is None          # compares all 3,000-odd variables after every scan
+        snap = e._nat.snapshot()
+        assert snap["Main.online"] == 8 and snap["Main.dispatch"] == 900.0
+    finally:
+        e.close()
+
+
+@pytest.mark.parametrize("decls,body,what,line", [
+    ("a : ARRAY[1..4] OF INT; i : INT := 7;", "a[i] := 1;", "index 7 is outside the array bounds 1..4", 6),
+    ("x : DINT; y : DINT;", "x := 10 / y;", "division by zero", 6),
+    ("x : REAL; y : REAL;", "x := 1.0 / y;", "division by zero", 6),
+    ("x : INT; r : REAL;", "r := SQRT(-1.0);\nx := REAL_TO_INT(r);", "cannot convert float NaN to integer", 7),
+    ("x : INT; r : REAL := 1.0E38;", "r := r * 10.0;\nx := REAL_TO_INT(r);",
+     "cannot convert float infinity to integer", 7),
+    ("x : INT(0..10); y : INT := 11;", "x := y;", "value 11 is outside the subrange 0..10", 6),
+    ("x : INT; k : INT := 3;", "x := MUX(k, 1, 2, 3);", "MUX selector 3 is outside 0..2", 6),
+    ("x : REAL; r : REAL := 1.0E38;", "r := r * 10.0;\nx := SIN(r);", "math domain error", 7),
+])
+def test_faults_match(decls, body, what, line):
+    src = f"PROGRAM P\nVAR\n{decls}\nEND_VAR\n\n{body}\nEND_PROGRAM\n"
+    e = _dual(src)
+    try:
+        fault = e.run(1)            # DualEngine asserts both backends report the same fault
+        assert fault is not None and what in fault.what and fault.where.split(":")[1] == str(line), fault
+    finally:
+        e.close()
+
+
+def test_runaway_loop_stops_on_the_watchdog_natively():
+    src = "PROGRAM P\nVAR x : DINT; END_VAR\nWHILE TRUE DO x := x + 1; END_WHILE;\nEND_PROGRAM\n"
+    r = compile_project([SourceFile("t.st", src)])
+    nat, _ = native_program(r.program)
+    e = Engine(nat, interval_ns=10_000_000, watchdog_s=0.2)
+    try:
+        fault = e.run(1)
+        assert fault is not None and "watchdog" in fault.what and fault.where.startswith("t.st:3")
+        assert e.tag("P.x").get() > 0      # the state the loop reached stays readable
+    finally:
+        e.close()
+
+
+def test_unsupported_programs_say_why_and_run_on_python(tmp_path, capsys):
+    src = "PROGRAM P\nVAR s : STRING; n : INT; END_VAR\nn := n + 1; s := 'x';\nEND_PROGRAM\n"
+    r = compile_project([SourceFile("t.st", src)])
+    nat, why = native_program(r.program)
+    assert nat is None and "STRING" in why
+    p = tmp_path / "s.st"
+    p.write_text(src)
+    from runtime.cli import main
+    assert main(["sim", str(p), "--interval", "10ms", "--cycles", "3", "--backend", "native"]) == 2
+    assert "STRING" in capsys.readouterr().err
+    assert main(["sim", str(p), "--interval", "10ms", "--cycles", "3"]) == 0      # auto: Python
+    assert "P.n = 3" in capsys.readouterr().out
+
+
+def _sim(args, cwd):
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=cwd, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return r.returncode, r.stdout
+
+
+def test_scenario_report_and_trace_are_byte_identical(tmp_path):
+    """A failing scenario on site_protect, traced: the report (first failing
+    scan, values) and the CSV/VCD traces do not depend on the backend."""
+    sc = tmp_path / "site.toml"
+    sc.write_text(f'[scenario]\nname = "site"\nsources = ["{shared_dir() / "bench" / "site_protect.st"}"]\n'
+                  'duration = "60s"\n'
+                  '[[input]]\ntag = "Main.siteLimit"\nkind = "ramp"\nfrom = "1s"\nstart = 1500.0\nrate = -25.0\n'
+                  '[[expect]]\nalways = "Main.dispatch <= Main.siteLimit"\n'
+                  '[[expect]]\nalways = "Main.dispatch > 600.0"\n')
+    outs = {}
+    for b in ("python", "native"):
+        d = tmp_path / b
+        code, out = _sim(["sim", "--scenario", str(sc), "--backend", b, "--jobs", "1", "--trace",
+                          "Main.dispatch,Main.available,Main.racks[3].state", "--trace-dir", str(d)], tmp_path)
+        assert code == 1, out
+        outs[b] = (out.replace(str(d), "DIR"), (d / "site.csv").read_bytes(), (d / "site.vcd").read_bytes())
+    assert "first failed at scan" in outs["python"][0]
+    assert outs["python"] == outs["native"]
+
+
+def test_fuzz_finds_the_same_counterexample(tmp_path):
+    from runtime.fuzz import fuzz, write_counterexample
+    sc = ROOT / "tests" / "scenarios" / "boost_fuzz.toml"
+    texts = []
+    for b in ("python", "native"):
+        res = fuzz(str(sc), runs=400, seed=0, jobs=1, duration_ns=8_000_000_000, backend=b)
+        assert res.batch is not None and res.batch.violation is not None
+        (tmp_path / b).mkdir()
+        out = tmp_path / b / "cx.toml"
+        write_counterexample(res, str(out))
+        texts.append(out.read_text())
+    assert texts[0] == texts[1]
+
+
+def test_library_is_cached_by_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRIDPLC_NATIVE_CACHE", str(tmp_path))
+    src = "PROGRAM P\nVAR n : INT; END_VAR\nn := n + 1;\nEND_PROGRAM\n"
+    r = compile_project([SourceFile("t.st", src)])
+    a, _ = native_program(r.program)
+    b, _ = native_program(compile_project([SourceFile("t.st", src)]).program)
+    assert a.lib_path == b.lib_path and len(list(tmp_path.glob("*.so"))) == 1
+    c, _ = native_program(compile_project([SourceFile("t.st", src.replace("+ 1", "+ 2"))]).program)
+    assert c.lib_path != a.lib_path and not list(tmp_path.glob("*.c"))
+    e = Engine(c, interval_ns=10_000_000)
+    try:
+        e.run(2)
+        assert json.dumps(e.snapshot()) == '{"P.n": 4}'
+    finally:
+        e.close()
