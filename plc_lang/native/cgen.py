@@ -182,7 +182,8 @@ class CGen:
         for info in p.pous.values():
             if info.kind == "PROGRAM":
                 entries.append(
-                    f"int gp_run_P_{info.name}(GpCtx *c, P_{info.name} *self) {{\n"
+                    f"int gp_run_P_{info.name}(GpCtx *c, P_{info.name} *self, int64_t now_ms, int64_t now_ns) {{\n"
+                    f"    c->now_ms = now_ms; c->now_ns = now_ns;\n"
                     f"    jmp_buf jb; jmp_buf *saved = gp_jb; gp_jb = &jb;\n"
                     f"    if (setjmp(jb)) {{ gp_jb = saved; return c->fault_kind; }}\n"
                     f"    P_{info.name}_body(c, self);\n"
