@@ -107,6 +107,14 @@ def test_unsupported_programs_say_why_and_run_on_python(tmp_path, capsys):
     assert "P.n = 3" in capsys.readouterr().out
 
 
+def test_huge_function_locals_stay_on_the_python_backend():
+    src = ("FUNCTION Big : REAL\nVAR_INPUT k : DINT; END_VAR\nVAR buf : ARRAY[0..999999] OF LREAL; END_VAR\n"
+           "buf[k] := 1.0; Big := LREAL_TO_REAL(buf[k]);\nEND_FUNCTION\n"
+           "PROGRAM P\nVAR x : REAL; END_VAR\nx := Big(3);\nEND_PROGRAM\n")
+    nat, why = native_program(compile_project([SourceFile("t.st", src)]).program)
+    assert nat is None and "8000012 bytes of local variables in Big" in why
+
+
 def _sim(args, cwd):
     r = subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=cwd, capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=str(ROOT)))

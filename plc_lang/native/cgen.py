@@ -362,6 +362,26 @@ class CGen:
                 f"const int64_t gp_layout_len = {len(items)};")
 
 
+STACK_FRAME_MAX = 1 << 20      # bytes of a function's (or a block's VAR_TEMP) variables on the C stack
+
+
+def _size(t) -> int:
+    """Bytes of a value of type t, near enough to bound a stack frame."""
+    t = strip_subrange(t)
+    if isinstance(t, ArrayType):
+        return t.size * _size(t.elem)
+    if isinstance(t, StructType):
+        return sum(_size(f.type) for f in t.fields.values())
+    if isinstance(t, FBType):
+        return 64 if t.pou.std else sum(_size(v.type) for v in t.pou.vars.values()
+                                         if v.section not in ("VAR_EXTERNAL", "VAR_TEMP"))
+    if isinstance(t, EnumType):
+        t = t.base
+    if isinstance(t, IntType):
+        return t.bits // 8
+    return 8
+
+
 def _own_vars(info: PouInfo) -> list[VarInfo]:
     """The block's state, in the order of the Python class's slots."""
     out = []
@@ -410,6 +430,11 @@ class _PouC:
     def emit(self) -> list[str]:
         info = self.info
         g = self.g
+        frame = sum(_size(v.type) for v in info.vars.values()
+                    if v.section == "VAR_TEMP" or (self.fn and v.section not in ("VAR_EXTERNAL",)))
+        if frame > STACK_FRAME_MAX:
+            # the Python backend allocates these on the heap; a C stack this deep could overflow
+            raise NativeUnsupported(f"{frame} bytes of local variables in {info.name}", info.decl.span)
         if info.kind == "FUNCTION":
             head = g._function_proto(info) + " {"
             res = info.vars.get(info.name.upper())
