@@ -17,10 +17,12 @@
    case). Runs of the kinds are interleaved; the medians of their p99 start
    jitter are compared with the idle one. For the I/O process, the runtime's
    receiver cost is printed too (batches, updates, time per update).
-3. What the I/O process costs the runtime per message: on the scan thread,
-   the output listener (a copy of the output image, an Event) and
-   after_scan, through a running IoManager(separate_process=True); the
-   framing (ipc.Link) of a batch of input updates, both ways.
+3. What the I/O costs the runtime: the scan's latch of 1,000 bound inputs
+   by how many changed; the I/O process's receiver per update (columns into
+   the input stage, against one Update per point); on the scan thread, the
+   output listener (a copy of the output image, an Event) and after_scan,
+   through a running IoManager(separate_process=True); the framing
+   (ipc.Link) of a batch of input updates, both ways.
 """
 from __future__ import annotations
 
@@ -290,6 +292,56 @@ def costs(points: int) -> None:
     rx.close()
 
 
+def latch_costs(n: int = 1000) -> None:
+    """What the scan pays to latch n bound inputs, by how many were updated
+    since the last scan (staged outside the timing: that is the drivers')."""
+    from runtime.io.image import Update
+    eng = _engine()
+    try:
+        paths = [eng.declare_input(_module_input(d, k), 3_000_000_000) for d in range(n // 100) for k in range(100)]
+        eng.input_stage.publish([Update(p, 1.0, 0, 0) for p in paths])
+        eng.scan(0)
+        t = 0
+        parts = []
+        for k in (0, 1, 100, n):
+            xs = []
+            for i in range(400 if k < n else 100):
+                t += 10_000_000
+                if k:
+                    eng.input_stage.publish_many(paths[:k], [1.0 + i % 7] * k, [0] * k, [t] * k)
+                t0 = time.perf_counter_ns()
+                eng._latch_inputs(t)
+                xs.append(time.perf_counter_ns() - t0)
+            parts.append(f"{k} updated {statistics.median(xs) / 1e3:.0f} us")
+        print(f"latch, {n} bound inputs per scan (medians): " + ", ".join(parts))
+    finally:
+        eng.close()
+
+
+def receiver_costs(points: int) -> None:
+    """The I/O process's receiver, one batch of `points` updates from its
+    message into the input stage: as columns (what IoProcess does) and, for
+    comparison, as one Update per point (what it did)."""
+    from runtime.io.image import Update
+    paths = [f"Main.p{k}" for k in range(points)]
+    flat = []
+    for k in range(points):
+        flat += (k, 3.3 + k * 1e-3, 0, 1_000_000 + k)
+    stage = InputStage()
+    index = paths.__getitem__
+
+    def columns():
+        stage.publish_many(list(map(index, flat[0::4])), flat[1::4], flat[2::4], flat[3::4])
+        stage.take()
+
+    def updates():
+        stage.publish([Update(paths[k], v, q, ts) for k, v, q, ts in zip(flat[0::4], flat[1::4], flat[2::4], flat[3::4])])
+        stage.take()
+    a, b = _median_ns(columns, 3000), _median_ns(updates, 3000)
+    print(f"receiver, a batch of {points} updates into the stage: as columns {a / 1e3:.1f} us "
+          f"({a / points:.0f} ns per update), as Updates {b / 1e3:.1f} us ({b / points:.0f} ns per update)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0, help="throughput measuring time per run")
@@ -308,6 +360,8 @@ def main() -> None:
         throughput(1, a.points, a.seconds)
         throughput(10, a.points, a.seconds)
     if not a.skip_costs:
+        latch_costs()
+        receiver_costs(a.points)
         costs(a.points)
     if a.skip_jitter:
         return

@@ -7,13 +7,16 @@ through the watchdog. Offline (`gridplc sim`) and live modes call the same
 """
 from __future__ import annotations
 
+import heapq
 import math
+import operator
 import sys
 import threading
 import time
 import weakref
 import traceback
 from dataclasses import dataclass, field
+from itertools import compress
 
 from plc_lang.codegen import GENERATED_FILENAME, CompiledProgram
 from plc_lang.model import PouInfo
@@ -118,13 +121,24 @@ class Engine:
         # callers (scenarios, replay) use stage_input. Both land in input_image
         # (value) and input_quality ((quality, source ts)) and are latched at
         # the start of the next scan. No quality entry means GOOD and fresh.
+        # The latch visits only what may have changed (see _latch_inputs).
         self.inputs: dict[str, tags.Tag] = {}
         self.input_points: dict[str, Input] = {}
         self.outputs: dict[str, Output] = {}
         self.input_stage = InputStage()
-        self.input_image: dict[str, object] = {}
-        self.input_quality: dict[str, tuple[int, int | None]] = {}
+        # paths to latch, in the order they were written (a dict: the latch runs
+        # in a reproducible order, and near the drivers' order, which keeps it fast)
+        self._dirty: dict[str, None] = {}
+        self.input_image: dict[str, object] = _Tracked(self._dirty)
+        self.input_quality: dict[str, tuple[int, int | None]] = _Tracked(self._dirty)
         self.latched_quality: dict[str, tuple[int, int | None]] = {}
+        self._latch_all = True
+        self._forced_seen: set[str] = set()
+        self._armed: dict[str, int] = {}         # path -> the deadline its live heap entry carries
+        self._heap: list[tuple[int, str]] = []   # (deadline, path): ts + timeout of a GOOD value
+        self._guards: list[tuple] = []
+        self._guard_slot: dict[str, tuple[list, int]] = {}
+        self.latched_last = 0                    # inputs the last scan latched (status, bench, tests)
         self.io_outputs = OutputImage()
         self.output_image: dict[str, object] = self.io_outputs.values
         self.forced: dict[str, object] = {}
@@ -287,48 +301,148 @@ class Engine:
                                     "was": tags.to_json_value(last, tag.type)})
 
     def _latch_inputs(self, now_ns: int) -> None:
-        staged = self.input_stage.drain()
+        """Latch the inputs that may differ from what the last scan latched:
+        those staged since (input_image and input_quality record every key
+        written), those whose GOOD value passed its deadline (source ts +
+        timeout, kept in a heap), those forced or released, and those whose
+        variable no longer holds what the latch put there (the program, a
+        set or a restore wrote it; the latch puts it back, as it always
+        has). Everything else would be latched to what it already is."""
+        staged = self.input_stage.take()
         if staged:
             self._take_updates(staged, now_ns)
+        dirty = self._dirty
+        forced = self.forced
+        if forced.keys() != self._forced_seen:
+            dirty.update(dict.fromkeys(sorted(self._forced_seen.symmetric_difference(forced))))
+            self._forced_seen = set(forced)
+        points = self.input_points
+        if self._latch_all:         # the first scan, a new input, new program objects
+            self._latch_all = False
+            dirty.clear()
+            self._guards, self._guard_slot = [], {}
+            todo = list(points)
+        else:
+            heap = self._heap
+            if heap and heap[0][0] < now_ns:
+                self._deadlines_due(now_ns)
+            for get, holders, keys, held, paths in self._guards:
+                if any(map(operator.is_not, map(get, holders, keys), held)):
+                    dirty.update(dict.fromkeys(compress(paths, map(operator.is_not, map(get, holders, keys), held))))
+            if not dirty:
+                self.latched_last = 0
+                return
+            todo = list(dirty)
+            dirty.clear()
         quality = self.input_quality
         latched = self.latched_quality
         io = self.ctx.io
-        forced = self.forced
         image = self.input_image
-        for path, pt in self.input_points.items():
+        armed, heap = self._armed, self._heap
+        slots = self._guard_slot
+        for path in todo:
+            pt = points.get(path)
+            if pt is None:
+                continue
             tag = pt.tag
             q_ts = quality.get(path)
             if q_ts is None:
                 q, ts = (GOOD, None) if path in image else (WAITING, None)
             else:
                 q, ts = q_ts
-                if q == GOOD and ts is not None and pt.timeout_ns is not None and now_ns - ts > pt.timeout_ns:
-                    q = STALE
+                if q == GOOD and ts is not None and pt.timeout_ns is not None:
+                    if now_ns - ts > pt.timeout_ns:
+                        q = STALE
+                    else:
+                        due = ts + pt.timeout_ns
+                        a = armed.get(path)
+                        if a is None or due < a:
+                            armed[path] = due
+                            heapq.heappush(heap, (due, path))
             if path not in forced:
                 if q != GOOD and pt.substitute is not None:
-                    tag.set(pt.substitute)
+                    v = pt.substitute
+                    tag.set(v)
                 elif path in image:
-                    tag.set(image[path])
+                    v = image[path]
+                    tag.set(v)
+                else:
+                    v = tag.get()
             else:
                 q = GOOD        # a forced value is what the operator vouches for
+                v = tag.get()
             latched[path] = (q, ts)
             io[(id(tag.holder), tag.key)] = (q, ts)
+            slot = slots.get(path)
+            if slot is not None:
+                slot[0][slot[1]] = v    # what the variable holds now: a plain store keeps the object
+        self.latched_last = len(todo)
+        if not self._guards:
+            self._build_guards()
+
+    def _deadlines_due(self, now_ns: int) -> None:
+        """Mark for latching the inputs whose GOOD value is older than its
+        timeout now. A heap entry is a lower bound of its input's deadline:
+        one updated since is pushed back to its new deadline, so a steadily
+        updated input costs one heap step per timeout, not one per update."""
+        heap, armed, dirty = self._heap, self._armed, self._dirty
+        quality, points = self.input_quality, self.input_points
+        while heap and heap[0][0] < now_ns:
+            due, path = heapq.heappop(heap)
+            if armed.get(path) != due:
+                continue                    # an earlier entry replaced this one
+            del armed[path]
+            q_ts = quality.get(path)
+            pt = points.get(path)
+            if q_ts is None or pt is None or q_ts[0] != GOOD or q_ts[1] is None or pt.timeout_ns is None:
+                dirty[path] = None          # not GOOD with a timeout any more: the latch decides
+                continue
+            cur = q_ts[1] + pt.timeout_ns
+            if cur < now_ns:
+                dirty[path] = None
+            else:
+                armed[path] = cur
+                heapq.heappush(heap, (cur, path))
+
+    def _build_guards(self) -> None:
+        """What each input's variable held after its latch, by identity: a
+        scan compares them all in C (map/is_not, tens of ns an input) to find
+        variables written since, without visiting each input in Python."""
+        by_kind: dict[bool, tuple] = {}
+        slots = {}
+        for path, pt in self.input_points.items():
+            t = pt.tag
+            item = isinstance(t.key, int)
+            g = by_kind.get(item)
+            if g is None:
+                g = by_kind[item] = (operator.getitem if item else getattr, [], [], [], [])
+            slots[path] = (g[3], len(g[3]))
+            g[1].append(t.holder)
+            g[2].append(t.key)
+            g[3].append(t.get())
+            g[4].append(path)
+        self._guards = list(by_kind.values())
+        self._guard_slot = slots
 
     def _take_updates(self, staged: dict, now_ns: int) -> None:
-        for path, u in staged.items():
-            pt = self.input_points.get(path)
+        points = self.input_points
+        image, quality, dirty = self.input_image, self.input_quality, self._dirty
+        put = dict.__setitem__          # the plain store: dirty is marked once, below
+        for path, (value, q, ts) in staged.items():
+            pt = points.get(path)
             if pt is None:
                 continue
-            ts = now_ns if u.ts_ns is None else u.ts_ns
-            q = u.quality
-            if u.value is not None:
-                v = field_value(u.value, pt.tag.type)
+            if ts is None:
+                ts = now_ns
+            if value is not None:
+                v = field_value(value, pt.tag.type)
                 r = pt.range
-                if v is None or (r is not None and not (r[0] <= u.value <= r[1])):
+                if v is None or (r is not None and not (r[0] <= value <= r[1])):
                     q = BAD                 # keep the last good value, say it is not trusted
                 else:
-                    self.input_image[path] = v
-            self.input_quality[path] = (q, ts)
+                    put(image, path, v)
+            put(quality, path, (q, ts))
+            dirty[path] = None
 
     def stage_input(self, path: str, value, quality: int = GOOD, ts_ns: int | None = None) -> None:
         """Offline callers: stage an input for the next scan, through the same
@@ -369,6 +483,7 @@ class Engine:
         sub = tags.parse_value(substitute_text, t.type) if substitute_text is not None else None
         self.inputs[t.path] = t
         self.input_points[t.path] = Input(t.path, t, timeout_ns, sub, valid_range)
+        self._latch_all = True
         return t.path
 
     def declare_output(self, path: str, safe_text: str | None = None) -> str:
@@ -465,6 +580,7 @@ class Engine:
         # quality is keyed by object identity: an old object's id may be reused
         # by a new one; the next latch writes every bound input afresh
         self.ctx.io.clear()
+        self._latch_all = True
         roots = self.roots()
         for t in list(self._issued):
             fresh = tags.resolve(t.path, roots)
@@ -579,6 +695,47 @@ class Engine:
 
 
 _NONE = object()
+
+
+class _Tracked(dict):
+    """input_image / input_quality: a dict that notes every key written, so
+    the latch needs to look only at those, whoever wrote them (drivers via
+    the stage, stage_input, a journal replay storing into it directly)."""
+    __slots__ = ("dirty",)
+
+    def __init__(self, dirty: dict):
+        super().__init__()
+        self.dirty = dirty
+
+    def __setitem__(self, key, value):
+        dict.__setitem__(self, key, value)
+        self.dirty[key] = None
+
+    def __delitem__(self, key):
+        dict.__delitem__(self, key)
+        self.dirty[key] = None
+
+    def pop(self, key, *default):
+        self.dirty[key] = None
+        return dict.pop(self, key, *default)
+
+    def setdefault(self, key, default=None):
+        self.dirty[key] = None
+        return dict.setdefault(self, key, default)
+
+    def update(self, *args, **kw):
+        new = dict(*args, **kw)
+        dict.update(self, new)
+        self.dirty.update(dict.fromkeys(new))
+
+    def clear(self):
+        self.dirty.update(dict.fromkeys(self))
+        dict.clear(self)
+
+    def popitem(self):
+        key, value = dict.popitem(self)
+        self.dirty[key] = None
+        return key, value
 
 
 def describe_exception(exc: BaseException) -> str:

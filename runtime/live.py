@@ -105,8 +105,12 @@ class LiveRuntime:
                                    realtime_priority=site.realtime_priority)
         # drivers stamp inputs in the scan's clock: nanoseconds since the scheduler started
         sched = self.scheduler
+        # the drivers' Python work in the scan's process takes its GIL (2-3x the idle p99 start
+        # jitter, bench/modbus_bench.py); a given clock (virtual, offline) keeps them in-process,
+        # as the child's timestamps come from CLOCK_MONOTONIC
         self.io = IoManager(self.engine, self.io_maps, lambda: sched.clock.now_ns() - sched.start_ns,
-                            events=self._event, queue_write=lambda p, v, who: self.write(p, v, who))
+                            events=self._event, queue_write=lambda p, v, who: self.write(p, v, who),
+                            separate_process=site.io_process and clock is None)
         try:
             self.alarms = alarm_set(self.engine, site.alarms, events=self._event)
             ocfg = opcua_config if opcua_config is not None else \

@@ -14,6 +14,9 @@
     [control]
     listen = "127.0.0.1:0"    # the local control socket (0 = any free port)
 
+    [io]                      # optional
+    process = true            # the drivers in a process of their own (default); false: a thread
+
     [tasks.Fast]
     watchdog = "50ms"         # per task; default [site] watchdog or 1s
 
@@ -69,6 +72,7 @@ class SiteConfig:
     realtime_priority: int | None = None
     io_maps: list[str] = field(default_factory=list)     # absolute paths of io_maps/*.toml
     alarms: list = field(default_factory=list)           # [[alarms]] (runtime/alarms.py AlarmDef)
+    io_process: bool = True                              # [io] process: drivers away from the scan's GIL
 
     @property
     def control_file(self) -> str:
@@ -81,6 +85,7 @@ _KNOWN = {
     "retain": {"path", "period"},
     "event_log": {"path"},
     "control": {"listen"},
+    "io": {"process"},
 }
 
 
@@ -228,6 +233,13 @@ def load_site(path: str) -> SiteConfig:
     else:
         host, port = m.group(1).strip("[]"), int(m.group(2))
 
+    io = doc.get("io", {}) if isinstance(doc.get("io", {}), dict) else {}
+    io_process = io.get("process", True)
+    if not isinstance(io_process, bool):
+        rep.error("io.process", f"must be true (the drivers in a process of their own) or false (a thread of "
+                  f"the runtime), found {io_process!r}", "io")
+        io_process = True
+
     task_wd: dict[str, float] = {}
     tasks = doc.get("tasks", {})
     if not isinstance(tasks, dict):
@@ -268,7 +280,7 @@ def load_site(path: str) -> SiteConfig:
         raise SiteError(rep.problems)
     return SiteConfig(os.path.abspath(path), str(name), src_paths, program, int(interval * 1e9) if interval else None,
                       state_dir, retain_path, elog_path, retain_period, host, port, watchdog, task_wd,
-                      points["inputs"], points["outputs"], status_period, rt_prio, io_maps, alarms)
+                      points["inputs"], points["outputs"], status_period, rt_prio, io_maps, alarms, io_process)
 
 
 def check_against_program(site: SiteConfig, engine, text: str | None = None) -> None:

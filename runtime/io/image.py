@@ -29,23 +29,40 @@ class Update:
 
 
 class InputStage:
-    """Thread-safe staging area drivers publish into; drained once per scan."""
+    """Thread-safe staging area drivers publish into; drained once per scan.
+    It keeps the last (value, quality, ts_ns) per path: the engine takes
+    that as it is (take), and a publisher with columns of numbers (the I/O
+    process's receiver) never builds an Update per point (publish_many)."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._pending: dict[str, Update] = {}
+        self._pending: dict[str, tuple] = {}
 
     def publish(self, updates: Iterable[Update]) -> None:
         with self._lock:
+            pending = self._pending
             for u in updates:
-                self._pending[u.path] = u
+                pending[u.path] = (u.value, u.quality, u.ts_ns)
 
-    def drain(self) -> dict[str, Update]:
+    def publish_many(self, paths: Iterable[str], values: Iterable, qualities: Iterable[int],
+                     ts_ns: Iterable[int | None]) -> None:
+        """publish() of parallel columns: one group, as atomic as a publish."""
+        rows = zip(paths, zip(values, qualities, ts_ns))
+        with self._lock:
+            self._pending.update(rows)
+
+    def take(self) -> dict[str, tuple]:
+        """The engine's drain: path -> (value, quality, ts_ns), everything
+        published since the last take, under one lock."""
         if not self._pending:           # the common case costs no lock
             return {}
         with self._lock:
             out, self._pending = self._pending, {}
         return out
+
+    def drain(self) -> dict[str, Update]:
+        """take(), as Updates (for drivers' tests and benches)."""
+        return {p: Update(p, v, q, ts) for p, (v, q, ts) in self.take().items()}
 
 
 class OutputImage:

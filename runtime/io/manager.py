@@ -6,22 +6,25 @@ stage and read the output image (image.py). A driver that crashes is
 logged and restarted after a pause; its points go stale by their
 timeouts meanwhile, which the program sees.
 
-In-process (the default), a DriverSet runs every driver in one asyncio
-loop on a thread. Its Python work (pymodbus framing, decoding) takes the
+In-process, a DriverSet runs every driver in one asyncio loop on a
+thread. Its Python work (pymodbus framing, decoding) takes the
 GIL from the scan thread: polling 10 Modbus devices x 100 points every
 100 ms made a 10 ms scan's p99 start jitter 2-3x idle (bench/modbus_bench.py).
 
-With `separate_process=True` the same DriverSet runs in a child process
+With `separate_process=True` (what the live runtime does unless the site
+file says `[io] process = false`) the same DriverSet runs in a child process
 (child.py, messages in ipc.py), which knows no engine, and the runtime
 keeps two light threads (IoProcess):
 
-- the receiver turns each batch of the child's input updates into one
-  `input_stage.publish` (a batch holds whole groups, so a group stays
-  atomic), answers the Modbus server's writes through `queue_write`, and
-  passes events and stats on. Building the Updates holds the GIL (about
-  1 us each); a scan due before that would be done waits for the end of
-  the next scan (after_scan), so the work falls in the gap between scans
-  rather than on a scan's start, and the updates still make the scan after;
+- the receiver hands each batch of the child's input updates to one
+  `input_stage.publish_many`, as the columns the message carries (a batch
+  holds whole groups, so a group stays atomic), answers the Modbus
+  server's writes through `queue_write`, and passes events and stats on.
+  That holds the GIL for well under a microsecond per update (an Update
+  object per point took about 2 us); a batch that would not be done before
+  the next scan is due waits for the end of that scan (after_scan), so the
+  work falls in the gap between scans rather than on a scan's start, and
+  the updates still make the scan after;
 - the sender ships what the scan thread left it: the output image when it
   changed (the scan thread's listener copies it and sets an Event, a few
   microseconds), the Modbus servers' values after each scan (after_scan),
@@ -74,7 +77,7 @@ START_WAIT_S = 10.0
 OFFSET_SAMPLE_NS = 20_000        # a clock-offset sample spread wider than this (a thread switch) is retaken
 OFFSET_TOLERANCE_NS = 50_000
 PACE_GUARD_NS = 500_000          # the receiver starts a batch only this long (+ its work) before a scan is due
-UPDATE_COST_NS = 2_000           # what one update costs the receiver, with margin
+UPDATE_COST_NS = 500             # what one update costs the receiver (columns into the stage), with margin
 
 
 def driver_class(transport: str):
@@ -412,8 +415,8 @@ class IoProcess:
     def _receive(self, link: Link, proc: subprocess.Popen) -> str:
         """Until the child's end closes; returns why it did."""
         heard = time.monotonic()
-        publish = self.engine.input_stage.publish
-        paths = self.inputs
+        publish_many = self.engine.input_stage.publish_many
+        index = self.inputs.__getitem__
         while True:
             try:
                 msgs = link.recv()
@@ -431,13 +434,11 @@ class IoProcess:
             if self._paced and self._tick_ns:
                 self._wait_for_gap(msgs)
             t0 = time.perf_counter_ns()
-            ups = []
+            flat = None
             for m in msgs:
                 kind = m[0]
                 if kind == "i":
-                    flat = m[1]
-                    for k, v, q, ts in zip(flat[0::4], flat[1::4], flat[2::4], flat[3::4]):
-                        ups.append(Update(paths[k] if k.__class__ is int else k, v, q, ts))
+                    flat = m[1] if flat is None else flat + m[1]
                 elif kind == "s":
                     self._took_stats(m[1])
                 elif kind == "e":
@@ -448,10 +449,17 @@ class IoProcess:
                     self._ready.set()
                 elif kind == "fatal":
                     self.events("io_process_failed", {"error": m[1]})
-            if ups:
-                publish(ups)            # whole groups in one call: each stays atomic
+            if flat:
+                keys = flat[0::4]
+                try:
+                    paths = list(map(index, keys))
+                except TypeError:       # an input the runtime did not list comes by its path
+                    paths = [self.inputs[k] if k.__class__ is int else k for k in keys]
+                # columns straight into the stage (no Update per point); whole groups
+                # in one call, so each stays atomic
+                publish_many(paths, flat[1::4], flat[2::4], flat[3::4])
                 self.batches += 1
-                self.updates += len(ups)
+                self.updates += len(paths)
             self.rx_busy_ns += time.perf_counter_ns() - t0
 
     def _wait_for_gap(self, msgs: list) -> None:
