@@ -38,12 +38,14 @@ class Point:
     sunspec: str | None = None   # "802.SoC" or "124.WChaMax" (model.point[, instance as "802:2.SoC"])
     # --- OPC UA client
     node: str | None = None      # NodeId text, e.g. "ns=2;s=Feeder.P"
+    # --- site clock
+    clock: str | None = None     # a field of runtime/io/clock_driver.CLOCK_FIELDS, e.g. "seconds_of_day"
 
 
 @dataclass
 class Device:
     name: str
-    transport: str               # "can" | "modbus" | "opcua"
+    transport: str               # "can" | "modbus" | "opcua" | "clock"
     line: int = 0
     timeout_ns: int = 1_000_000_000      # default input staleness timeout / request timeout
     period_ns: int = 100_000_000         # Modbus poll period, OPC UA publish/sampling, CAN output default
@@ -72,6 +74,8 @@ class Device:
     password_env: str | None = None   # name of the environment variable holding the password
     certificate: str | None = None
     private_key: str | None = None
+    # --- site clock
+    zone: str | None = None       # IANA time zone; None: the system's local time
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """I/O map files (`io_maps/*.toml`): devices, points, and the Modbus server view.
 
     [devices.bms]
-    transport = "can"                # can | modbus | opcua
+    transport = "can"                # can | modbus | opcua | clock
     interface = "virtual"            # any python-can interface (socketcan on a real box)
     channel = "site-bms"
     dbc = "../../shared/io/bms_can.dbc"   # relative to this file
@@ -18,6 +18,15 @@
     poll = "200ms"
     timeout = "1s"
     sunspec = true                   # discover the model chain at 40000 / 0 / 50000
+
+    [devices.site_clock]
+    transport = "clock"              # the wall clock's calendar (runtime/io/clock_driver.py)
+    zone = "Europe/Berlin"           # IANA name; omitted: the system's local time
+
+    [[points]]
+    var = "Dispatch.clockSecOfDay"
+    device = "site_clock"
+    clock = "seconds_of_day"         # hour minute second day_of_week day month year ...
 
     [[points]]
     var = "Main.tBat"                # the program variable bound
@@ -71,7 +80,7 @@ class IoMapError(Exception):
         self.problems = problems
 
 
-TRANSPORTS = ("can", "modbus", "opcua")
+TRANSPORTS = ("can", "modbus", "opcua", "clock")
 TABLES = ("coil", "discrete", "input", "holding")
 MODBUS_TYPES = {"BOOL": 1, "INT16": 1, "UINT16": 1, "INT32": 2, "UINT32": 2, "FLOAT32": 2, "FLOAT64": 4}
 _INT_RANGE = {"INT16": (-32768, 32767), "UINT16": (0, 65535), "INT32": (-(1 << 31), (1 << 31) - 1),
@@ -83,6 +92,7 @@ _DEVICE_KEYS = {
     "modbus": {"host", "port", "unit", "byte_order", "word_order", "sunspec", "sunspec_base", "max_gap",
                "backoff_max"},
     "opcua": {"endpoint", "security", "user", "password_env", "certificate", "private_key"},
+    "clock": {"zone"},
 }
 _POINT_KEYS = {
     "common": {"var", "device", "direction", "unit", "range", "timeout", "substitute", "safe", "write", "period"},
@@ -90,6 +100,7 @@ _POINT_KEYS = {
     "modbus": {"table", "address", "type", "bit", "word_order", "byte_order", "scale", "offset", "scale_factor",
                "sunspec"},
     "opcua": {"node"},
+    "clock": {"clock"},
 }
 _SERVER_POINT_KEYS = {"var", "table", "address", "type", "writable", "scale", "offset", "range", "word_order"}
 
@@ -288,6 +299,17 @@ def _device(rep: _Report, name: str, d, base: str) -> Device | None:
         dev.max_gap = d.get("max_gap", dev.max_gap)
         dev.backoff_max_ns = _duration(rep, table, "backoff_max", f"{label}.backoff_max", d.get("backoff_max"),
                                        dev.backoff_max_ns)
+    elif tr == "clock":
+        from .clock_driver import zone_of
+        zone = d.get("zone")
+        if zone is not None:
+            try:
+                if not isinstance(zone, str):
+                    raise ValueError(f"{zone!r} is not a time zone name")
+                zone_of(zone)
+            except ValueError as e:
+                rep.error(table, "zone", f"{label}.zone", f"{e}; e.g. zone = \"Europe/Berlin\" or \"UTC\"")
+            dev.zone = zone if isinstance(zone, str) else None
     else:
         ep = d.get("endpoint")
         if not isinstance(ep, str) or not ep.startswith("opc.tcp://"):
@@ -381,6 +403,16 @@ def _point(rep: _Report, i: int, p, devices: dict[str, Device], raw_devices: dic
         pt.message, pt.signal = p.get("message"), p.get("signal")
     elif dev.transport == "modbus":
         _modbus_point(rep, table, label, p, pt, dev)
+    elif dev.transport == "clock":
+        from .clock_driver import CLOCK_FIELDS
+        if direction != "input":
+            rep.error(table, "direction", f"{label}.direction", "a clock point is an input")
+        c = p.get("clock")
+        if c not in CLOCK_FIELDS:
+            rep.error(table, "clock", f"{label}.clock", f"{'missing' if c is None else repr(c)}: one of "
+                      f"{', '.join(CLOCK_FIELDS)}")
+        else:
+            pt.clock = c
     else:
         node = p.get("node")
         if not isinstance(node, str):
@@ -648,6 +680,9 @@ def _type_problem(pt: Point, t, dev: Device) -> str | None:
         except CanConfigError:
             return None                 # reported by the map's own checks
         return _fits(t, ts, (r.minimum, r.maximum), r.integral, r.length == 1, f"signal {pt.signal}")
+    if dev.transport == "clock" and pt.clock is not None:
+        from .clock_driver import CLOCK_FIELDS
+        return _fits(t, ts, CLOCK_FIELDS[pt.clock], True, False, f"clock field {pt.clock}")
     if dev.transport == "modbus":
         if pt.sunspec:
             if not isinstance(ts, (RealType, IntType)) or isinstance(ts, BoolType):

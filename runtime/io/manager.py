@@ -66,6 +66,7 @@ DRIVERS = {
     "can": "runtime.io.can_driver:CanDriver",
     "modbus": "runtime.io.modbus_client:ModbusDriver",
     "opcua": "runtime.io.opcua_client:OpcUaClientDriver",
+    "clock": "runtime.io.clock_driver:ClockDriver",
 }
 RESTART_PAUSE_S = 1.0            # a crashed driver, a dead I/O process: wait this long first
 RESTART_PAUSE_MAX_S = 30.0
