@@ -416,6 +416,7 @@ class _PouC:
         self.tmp = 0
         self.labels = 0
         self.loops: list[tuple[str, str]] = []     # (break label, continue label)
+        self.for_ranges: dict[str, tuple[int, int]] = {}   # FOR variable -> its constant trip range
         self.span = info.decl.span if info.decl is not None else None
         self.fn = info.kind == "FUNCTION"
 
@@ -803,7 +804,18 @@ class _PouC:
             self.line(f"{v} = ({ct}){ti};")
             self.line(f"GP_WD(c, {site});")
             self.loops.append((brk, cont))
+            # the body cannot assign the variable (E0043): inside, it stays in the trip range
+            rng = self.p.for_ranges.get(s)
+            saved = self.for_ranges.get(var.key)
+            if rng is not None:
+                self.for_ranges[var.key] = rng
+            else:
+                self.for_ranges.pop(var.key, None)
             self.block(s.body)
+            if saved is not None:
+                self.for_ranges[var.key] = saved
+            else:
+                self.for_ranges.pop(var.key, None)
             self.loops.pop()
             self.line(f"{cont}: ;")
             self.ind -= 1
@@ -873,6 +885,15 @@ class _PouC:
                 continue
             code = self.expr(ix)
             it = self.p.expr_types[ix]
+            rng = self.known_range(ix)
+            if rng is not None and lo <= rng[0] and rng[1] <= hi:
+                # a FOR variable over a constant range, or a type, inside the bounds: no check
+                # (the Python backend skips the same ones)
+                term = f"((int64_t)({code.src}) - {lo})"
+                if st != 1:
+                    term = f"{term} * {st}"
+                parts.append(term)
+                continue
             site = self.g.site(ix.span, lo, hi)
             pure = False
             term = f"(gp_idx(c, (int64_t)({cint(it)})({code.src}), {lo}, {hi}, {site}) - {lo})"
@@ -891,6 +912,20 @@ class _PouC:
                 tmps.append(t)
             return "({ " + " ".join(pre) + " " + " + ".join(tmps) + "; })", False
         return " + ".join(parts), pure
+
+    def known_range(self, ix) -> tuple[int, int] | None:
+        ref = self.p.refs.get(ix) if isinstance(ix, A.Name) else None
+        if ref is None or ref.var is None:
+            return None
+        v = ref.var
+        if v.key in self.for_ranges:
+            return self.for_ranges[v.key]
+        t = v.type if isinstance(v.type, SubrangeType) else strip_subrange(v.type)
+        if isinstance(t, SubrangeType):
+            return (t.lo, t.hi)
+        if isinstance(t, IntType):
+            return (t.lo, t.hi)
+        return None
 
     # ------------------------------------------------------------ expressions
     def expr(self, e) -> CCode:  # noqa: C901
