@@ -108,6 +108,13 @@ def cmd_compile(a) -> int:
         return EXIT_ERRORS
     if a.emit_python:
         sys.stdout.write(result.program.source)
+    if a.emit_c:
+        from plc_lang.native.cgen import NativeUnsupported, generate_c
+        try:
+            sys.stdout.write(generate_c(result.project).source)
+        except NativeUnsupported as e:
+            print(f"error: the native backend does not compile {e}", file=sys.stderr)
+            return EXIT_USAGE
     return EXIT_OK
 
 
@@ -407,9 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_check)
 
-    p = sub.add_parser("compile", help="compile ST files; --emit-python prints the generated code")
+    p = sub.add_parser("compile", help="compile ST files; --emit-python / --emit-c print the generated code")
     p.add_argument("files", nargs="+")
     p.add_argument("--emit-python", action="store_true")
+    p.add_argument("--emit-c", action="store_true", help="the native backend's C (plc_lang/native/)")
     p.add_argument("--format", choices=("rich", "short", "json"), default="rich")
     p.set_defaults(fn=cmd_compile)
 

@@ -46,3 +46,15 @@ def test_generated_python_golden(name, monkeypatch):
     r = compile_project([_source(name)])
     assert r.ok, render(r.diagnostics, r.sources, "short")
     _compare(r.program.source, GOLDEN / f"{name[:-3]}.py.txt")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in GOLDEN.glob("codegen_*.st")))
+def test_generated_c_golden(name):
+    """The native backend's C for the same program (after the fixed prelude)."""
+    from plc_lang.native.cgen import generate_c
+    from plc_lang.native.prelude import prelude
+    r = compile_project([_source(name)])
+    assert r.ok, render(r.diagnostics, r.sources, "short")
+    src = generate_c(r.project).source
+    assert src.startswith(prelude())
+    _compare(src[len(prelude()):].lstrip("\n"), GOLDEN / f"{name[:-3]}.c.txt")

@@ -115,6 +115,18 @@ def test_huge_function_locals_stay_on_the_python_backend():
     assert nat is None and "8000012 bytes of local variables in Big" in why
 
 
+def test_compile_emits_the_c(tmp_path, capsys):
+    from runtime.cli import main
+    p = tmp_path / "n.st"
+    p.write_text("PROGRAM P\nVAR n : INT; END_VAR\nn := n + 1;\nEND_PROGRAM\n")
+    assert main(["compile", str(p), "--emit-c"]) == 0
+    out = capsys.readouterr().out
+    assert "static void P_P_body(GpCtx *c, P_P *self)" in out and "int gp_run_P_P(" in out
+    p.write_text("PROGRAM P\nVAR s : STRING; END_VAR\ns := 'x';\nEND_PROGRAM\n")
+    assert main(["compile", str(p), "--emit-c"]) == 2
+    assert "does not compile variables of type STRING" in capsys.readouterr().err
+
+
 def _sim(args, cwd):
     r = subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=cwd, capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=str(ROOT)))
