@@ -80,6 +80,35 @@ def test_faults_match(decls, body, what, line):
         e.close()
 
 
+def test_warm_and_cold_restarts_keep_the_same_values():
+    src = """
+TYPE Rec : STRUCT v : REAL; k : INT; END_STRUCT; END_TYPE
+PROGRAM P
+VAR RETAIN hist : ARRAY[1..3] OF Rec; n : INT; END_VAR
+VAR PERSISTENT total : DINT; END_VAR
+VAR t : TON; i : INT; END_VAR
+n := n + 1; total := total + n;
+FOR i := 1 TO 3 DO hist[i].v := hist[i].v + INT_TO_REAL(i) * 0.1; hist[i].k := n; END_FOR;
+t(IN := TRUE, PT := T#30ms);
+END_PROGRAM
+CONFIGURATION C RESOURCE R ON PLC TASK T(INTERVAL := T#10ms, PRIORITY := 1); PROGRAM P WITH T : P;
+END_RESOURCE END_CONFIGURATION
+"""
+    e = _dual(src)
+    try:
+        assert e.run(5) is None
+        e.reset_task("T", "warm", "test")       # both engines: new objects, retained values restored
+        e.compare()
+        assert e.run(3, start_ns=50_000_000) is None
+        e.reset_task("T", "cold", "test")
+        e.compare()
+        assert e.run(2, start_ns=80_000_000) is None
+        snap = e._nat.snapshot()
+        assert snap["P.n"] == 2 and snap["P.total"] == 15 + (6 + 7 + 8) + (1 + 2) and snap["P.hist"][0]["k"] == 2
+    finally:
+        e.close()
+
+
 def test_runaway_loop_stops_on_the_watchdog_natively():
     src = "PROGRAM P\nVAR x : DINT; END_VAR\nWHILE TRUE DO x := x + 1; END_WHILE;\nEND_PROGRAM\n"
     r = compile_project([SourceFile("t.st", src)])
