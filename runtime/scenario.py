@@ -729,9 +729,19 @@ def _can_log_entry(rep: _Reporter, i: int, it: dict, base: str, iomap: IoMap | N
         if k not in known:
             entry_error(rep, "input", i, k,
                         f"unknown key for a can_log input (known: {', '.join(sorted(known - {'_i'}))})")
-    it["file"] = os.path.normpath(os.path.join(base, str(it.get("can_log", ""))))
-    if not isinstance(it.get("can_log"), str) or not os.path.isfile(it["file"]):
-        entry_error(rep, "input", i, "can_log", f"no such file: {it.get('can_log')}")
+    dev_log = None
+    if "can_log" not in it and "device" in it and iomap is not None:
+        d = iomap.devices.get(it["device"])
+        dev_log = d.log if d is not None and d.transport == "can" else None
+    if dev_log is not None:
+        it["file"] = dev_log            # the device's own capture (its `log` key)
+    elif "can_log" not in it:
+        entry_error(rep, "input", i, "can_log", "missing: the capture to replay (can_log = \"capture.log\"), or "
+                                                "device = an io_map CAN device with log = \"capture.log\"")
+    else:
+        it["file"] = os.path.normpath(os.path.join(base, str(it.get("can_log", ""))))
+        if not isinstance(it.get("can_log"), str) or not os.path.isfile(it["file"]):
+            entry_error(rep, "input", i, "can_log", f"no such file: {it.get('can_log')}")
     it["start_ns"] = entry_duration(rep, "input", i, "start", it["start"]) if "start" in it else 0
     it["timeout_ns"] = entry_duration(rep, "input", i, "timeout", it["timeout"]) if "timeout" in it else None
     speed = it.get("speed", 1.0)

@@ -163,6 +163,7 @@ class CanDriver:
         self._send_failures = 0
         self._tx: dict[str, dict] = {f.name: {"sent": 0, "refused": 0, "waiting": 0, "send_failures": 0,
                                               "last_error": None} for f in self.codec.tx.values()}
+        self._log_bus = None
 
     # ------------------------------------------------------------ contract
     def stats(self) -> dict:
@@ -205,6 +206,8 @@ class CanDriver:
             "last_error": self._last_error,
             "rx": rx,
             "tx": {k: dict(v) for k, v in self._tx.items()},
+            **({"log": self.device.log, "replay_finished": self._log_bus.finished,
+                "replay_error": self._log_bus.error} if self._log_bus is not None else {}),
         }
 
     async def run(self) -> None:
@@ -247,6 +250,12 @@ class CanDriver:
         return kw
 
     async def _open(self):
+        if self.device.log is not None:
+            # a capture replayed as the bus, in real time, from the start at every (re)open
+            from .can_log import LogBus
+            self._log_bus = LogBus(self.device.log)
+            self._connects += 1
+            return self._log_bus
         kw = self._bus_kwargs()
         try:
             if kw["interface"] == "socketcand":

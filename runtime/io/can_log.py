@@ -16,6 +16,11 @@ without timestamps (plain `candump`), or with `-td` deltas, cannot be
 replayed in time and is refused. Error and remote frames are skipped.
 Problems are `CanLogError`s worded `file:line: what is wrong`.
 
+    LogBus(path, speed=1.0)
+
+The same capture as a live bus, in real time (an io_map CAN device with
+`log = "FILE"`, in `gridplc run`): see the class.
+
     LogReplay(path, codec, start_ns=0, speed=1.0)
     replay.updates_until(t_ns) -> list[Update]
 
@@ -185,6 +190,61 @@ class LogReplay:
             self.frames_replayed += 1
             self._next = next(self._frames, None)
         return out
+
+
+class LogBus:
+    """A capture as a live bus: an io_map CAN device with `log = "FILE"` in
+    `gridplc run` (a dry run of a site's logic against what its BMS sent).
+    Each frame comes out of recv() when its time comes, as recorded, counted
+    from when the bus was opened; frames the controller sends are accepted
+    and dropped (a capture has no listener). After the last frame, or at a
+    line it cannot read (kept in `error`), the bus is silent: the inputs go
+    stale by their timeouts, as they would when a BMS stops talking."""
+
+    def __init__(self, path: str, speed: float = 1.0, clock=None):
+        import time
+        self._clock = clock or time.monotonic
+        self._sleep = time.sleep
+        self._frames = read_log(path)
+        self._t0 = self._clock()
+        self.speed = speed
+        self._next: Frame | None = None
+        self.finished = False
+        self.error: str | None = None
+        self.received = 0
+        self.sent = 0
+
+    def recv(self, timeout: float | None = None):
+        import can
+        if self._next is None and not self.finished:
+            try:
+                self._next = next(self._frames)
+            except StopIteration:
+                self.finished = True
+            except CanLogError as e:
+                self.finished, self.error = True, str(e)
+        if self.finished:
+            self._sleep(timeout or 0.0)     # a blocking recv that found nothing
+            return None
+        t, fid, data, ext = self._next
+        due = self._t0 + t / self.speed
+        wait = due - self._clock()
+        if wait > 0:
+            if timeout is not None and wait > timeout:
+                self._sleep(timeout)
+                return None
+            self._sleep(wait)
+        self._next = None
+        self.received += 1
+        return can.Message(timestamp=due, arbitration_id=fid, data=data, is_extended_id=ext)
+
+    def send(self, msg, timeout: float | None = None) -> None:
+        self.sent += 1
+
+    def shutdown(self) -> None:
+        close = getattr(self._frames, "close", None)
+        if close is not None:
+            close()
 
 
 def write_candump(path: str, frames: Iterable, channel: str = "can0") -> int:

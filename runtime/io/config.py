@@ -56,7 +56,7 @@ class Device:
     dbc: str | None = None        # absolute path
     can_options: dict = field(default_factory=dict)   # passed to can.Bus(**options), e.g. host/port for socketcand
     transmit: list["CanTransmit"] = field(default_factory=list)
-    log: str | None = None        # candump/ASC file: replay it as the bus (offline)
+    log: str | None = None        # candump/ASC file: the bus is this capture, in real time (can_log.LogBus)
     # --- Modbus
     host: str | None = None
     port: int | None = None

@@ -242,6 +242,8 @@ def _device(rep: _Report, name: str, d, base: str) -> Device | None:
     dev.period_ns = _duration(rep, table, "poll" if "poll" in d else "period", f"{label}.poll", period, dev.period_ns)
     if tr == "can":
         for k in ("interface", "channel"):
+            if "log" in d and k not in d:
+                continue                    # a capture is the bus: no interface needed
             if not isinstance(d.get(k), str) and not (k == "channel" and isinstance(d.get(k), int)):
                 rep.error(table, k, f"{label}.{k}", "missing: the python-can interface and channel "
                           "(e.g. interface = \"socketcan\", channel = \"can0\")")
