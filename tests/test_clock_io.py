@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from runtime.io.clock_driver import ClockDriver, clock_values
+from runtime.io.clock_driver import ClockDriver, clock_synchronized, clock_values
 from runtime.io.config import Device, Point
 from runtime.io.image import InputStage, IoPort, OutputImage
 from runtime.io.iomap import IoMapError, load_iomap
-from runtime.io.quality import GOOD
+from runtime.io.quality import BAD, GOOD
 from runtime.live import LiveRuntime
 from runtime.site import load_site
 
@@ -37,11 +37,24 @@ def test_the_driver_publishes_every_point_with_the_engine_clock_as_timestamp():
     port = IoPort(stage, OutputImage(), lambda: 42)
     dev = Device("clk", "clock", zone="UTC")
     pts = [Point("Main.sod", "clk", "input", clock="seconds_of_day"), Point("Main.dow", "clk", "input", clock="day_of_week")]
-    drv = ClockDriver(dev, pts, port, wall_ns=lambda: BEFORE_DST_NS)
+    drv = ClockDriver(dev, pts, port, wall_ns=lambda: BEFORE_DST_NS, synchronized=lambda: True)
     drv.publish_once()
     got = {p: (u.value, u.quality, u.ts_ns) for p, u in stage.drain().items()}
     assert got == {"Main.sod": (3599, GOOD, 42), "Main.dow": (7, GOOD, 42)}
     assert drv.stats()["published"] == 1
+
+
+def test_an_unsynchronised_clock_is_published_bad_unless_the_map_says_not_to_care():
+    for require, sync, want in ((True, False, BAD), (True, True, GOOD), (True, None, GOOD), (False, False, GOOD)):
+        stage = InputStage()
+        dev = Device("clk", "clock", zone="UTC", require_sync=require)
+        drv = ClockDriver(dev, [Point("Main.sod", "clk", "input", clock="seconds_of_day")],
+                          IoPort(stage, OutputImage(), lambda: 1), wall_ns=lambda: BEFORE_DST_NS,
+                          synchronized=lambda: sync)
+        drv.publish_once()
+        u = stage.drain()["Main.sod"]
+        assert (u.value, u.quality) == (3599, want), (require, sync)
+    assert clock_synchronized() in (True, False, None)      # the real kernel call answers
 
 
 MAP = """
@@ -49,6 +62,7 @@ MAP = """
 transport = "clock"
 zone = "{zone}"
 period = "50ms"
+require_sync = false
 
 [[points]]
 var = "Main.sod"
@@ -65,7 +79,7 @@ def test_a_bad_clock_map_names_file_line_and_key(tmp_path):
         load_iomap(str(p))
     msgs = e.value.problems
     assert any(m.startswith(f"{p}:4: devices.clk.zone: unknown time zone 'Mars/Olympus'") for m in msgs), msgs
-    assert any(m.startswith(f"{p}:10: points[0].clock: 'fortnight': one of seconds_of_day") for m in msgs), msgs
+    assert any(m.startswith(f"{p}:11: points[0].clock: 'fortnight': one of seconds_of_day") for m in msgs), msgs
     assert any(f"{p}:" in m and "points[0].direction: a clock point is an input" in m for m in msgs), msgs
 
 

@@ -10,6 +10,12 @@ from the scenario instead, so they stay deterministic.
     transport = "clock"
     zone = "Europe/Berlin"        # IANA name; omitted: the system's local time
     period = "100ms"
+    require_sync = true           # the default: BAD while the kernel says the clock is unsynchronised
+
+A clock nobody set (a controller without a battery-backed RTC after a power
+cut, NTP not yet through) would run a time-of-use schedule at the wrong
+hours: while the kernel reports TIME_ERROR (adjtimex), the values still go
+out but with BAD quality, so `IO_OK` is FALSE and the program can fall back.
 
     [[points]]
     var = "Dispatch.clockSecOfDay"
@@ -19,12 +25,33 @@ from the scenario instead, so they stay deterministic.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import time
 from datetime import datetime, timezone
 
 from .config import Device, Point
 from .image import IoPort, Update
-from .quality import GOOD
+from .quality import BAD, GOOD
+
+TIME_ERROR = 5                         # adjtimex: the clock is not synchronised
+_libc = None
+
+
+def clock_synchronized() -> bool | None:
+    """What the kernel says of the system clock (a read-only ntp_adjtime);
+    None where it cannot tell."""
+    global _libc
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        buf = ctypes.create_string_buffer(512)     # struct timex, modes = 0: read only
+        state = _libc.ntp_adjtime(buf)
+    except (OSError, AttributeError, TypeError):
+        return None
+    if state < 0:
+        return None
+    return state != TIME_ERROR
 
 # field -> (lowest, highest) value, for the map's type check
 CLOCK_FIELDS = {
@@ -72,19 +99,24 @@ def clock_values(wall_ns: int, zone) -> dict[str, int]:
 
 
 class ClockDriver:
-    def __init__(self, device: Device, points: list[Point], port: IoPort, wall_ns=time.time_ns):
+    def __init__(self, device: Device, points: list[Point], port: IoPort, wall_ns=time.time_ns,
+                 synchronized=clock_synchronized):
         self.device = device
         self.points = [p for p in points if p.direction == "input"]
         self.port = port
         self.zone = zone_of(device.zone)
         self._wall_ns = wall_ns
+        self._synchronized = synchronized
+        self._sync: bool | None = None
         self._published = 0
         self._state = "starting"
 
     def publish_once(self) -> None:
         values = clock_values(self._wall_ns(), self.zone)
         ts = self.port.clock_ns()
-        self.port.publish([Update(p.var, values[p.clock], GOOD, ts) for p in self.points])
+        self._sync = self._synchronized() if self.device.require_sync else None
+        q = BAD if self._sync is False else GOOD
+        self.port.publish([Update(p.var, values[p.clock], q, ts) for p in self.points])
         self._published += 1
 
     async def run(self) -> None:
@@ -99,4 +131,5 @@ class ClockDriver:
 
     def stats(self) -> dict:
         return {"state": self._state, "transport": "clock", "zone": self.device.zone or "local",
-                "published": self._published}
+                "published": self._published, "require_sync": self.device.require_sync,
+                "synchronized": self._sync}

@@ -76,6 +76,7 @@ class Device:
     private_key: str | None = None
     # --- site clock
     zone: str | None = None       # IANA time zone; None: the system's local time
+    require_sync: bool = True     # BAD quality while the kernel says the clock is unsynchronised
 
 
 @dataclass

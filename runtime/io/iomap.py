@@ -92,7 +92,7 @@ _DEVICE_KEYS = {
     "modbus": {"host", "port", "unit", "byte_order", "word_order", "sunspec", "sunspec_base", "max_gap",
                "backoff_max"},
     "opcua": {"endpoint", "security", "user", "password_env", "certificate", "private_key"},
-    "clock": {"zone"},
+    "clock": {"zone", "require_sync"},
 }
 _POINT_KEYS = {
     "common": {"var", "device", "direction", "unit", "range", "timeout", "substitute", "safe", "write", "period"},
@@ -312,6 +312,10 @@ def _device(rep: _Report, name: str, d, base: str) -> Device | None:
             except ValueError as e:
                 rep.error(table, "zone", f"{label}.zone", f"{e}; e.g. zone = \"Europe/Berlin\" or \"UTC\"")
             dev.zone = zone if isinstance(zone, str) else None
+        rs = d.get("require_sync", True)
+        if not isinstance(rs, bool):
+            rep.error(table, "require_sync", f"{label}.require_sync", f"{rs!r}: true or false")
+        dev.require_sync = rs is not False
     else:
         ep = d.get("endpoint")
         if not isinstance(ep, str) or not ep.startswith("opc.tcp://"):
