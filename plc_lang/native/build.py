@@ -52,13 +52,12 @@ def build(c_source: str) -> str:
     tmp_lib = c_path[:-2] + ".so"
     try:
         r = subprocess.run([cc, *FLAGS, "-o", tmp_lib, c_path, "-lm"], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise NativeBuildError(f"the C compiler failed ({r.returncode}): {r.stderr.strip()[:2000]}")
-        os.replace(tmp_lib, lib)
-    finally:
-        for p in (c_path, tmp_lib):
-            try:
-                os.unlink(p)
-            except FileNotFoundError:
-                pass
+    except OSError as e:
+        os.unlink(c_path)
+        raise NativeBuildError(f"cannot run the C compiler {cc}: {e}") from None
+    if r.returncode != 0:
+        # a bug of the generator: keep the source for the report
+        raise NativeBuildError(f"the C compiler failed ({r.returncode}) on {c_path}: {r.stderr.strip()[:2000]}")
+    os.replace(tmp_lib, lib)
+    os.unlink(c_path)
     return lib

@@ -130,7 +130,7 @@ class CGen:
         self.arrays: dict[Type, str] = {}
         self.decls: list[str] = []       # typedefs and structs, each after what it uses
         self.layout: list[tuple[str, list[str]]] = []   # (C type, [C field]) checked against ctypes
-        self.entries: list[str] = []
+        self.source = ""                 # the translation unit, once emit() ran
 
     # ------------------------------------------------------------ types
     def site(self, span, lo=0, hi=0) -> int:
