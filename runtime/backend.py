@@ -1,6 +1,7 @@
 """Which code runs the scans of an offline run: the Python backend
 (plc_lang/codegen.py) or the native one (plc_lang/native/), which gives the
-same values bit for bit on the programs it compiles and is some 40x faster.
+same values bit for bit on the programs it compiles and runs a scenario
+some 20x faster (bench/sim_bench.py).
 
     auto    native when the program compiles natively and a C compiler is
             here, else Python (the default; results do not depend on it)
