@@ -186,8 +186,12 @@ class BodyChecker:
                 ex.check_assignable(t, v.type, e)
         if s.step is not None and self.p.consts.get(s.step) == 0:
             self.sink.error("E0033", s.step.span, "a FOR step of 0 never ends")
-        # a constant trip range lets the compiler drop index checks in the body
-        if all(e in self.p.consts for e in (s.start, s.end)) and (s.step is None or s.step in self.p.consts):
+        # a constant trip range lets the compiler drop index checks in the body, when
+        # nothing but the loop can change the variable: not a global (a called
+        # function may assign it), not an argument of a call in the body (VAR_IN_OUT)
+        if all(e in self.p.consts for e in (s.start, s.end)) and (s.step is None or s.step in self.p.consts) \
+                and v is not None and v.section not in ("VAR_GLOBAL", "VAR_EXTERNAL") \
+                and not _passed_to_a_call(s.body, s.var):
             a, b = self.p.consts[s.start], self.p.consts[s.end]
             step = self.p.consts[s.step] if s.step is not None else 1
             self.p.for_ranges[s] = (min(a, b), max(a, b)) if (b - a) * step >= 0 else None
@@ -396,3 +400,16 @@ def _walk_expr(e):
             stack.extend(n.indices)
         elif isinstance(n, A.Call):
             stack.extend(a.value for a in n.args)
+
+
+def _passed_to_a_call(stmts, var: str) -> bool:
+    """Does a call in stmts take the variable `var` itself as an argument?"""
+    k = var.upper()
+    calls = [x for x in _walk_stmts(stmts) if isinstance(x, A.CallStmt)]
+    calls += [x for x in _walk_exprs(stmts) if isinstance(x, A.Call)]
+    for c in calls:
+        for arg in c.args:
+            val = getattr(arg, "value", None)
+            if isinstance(val, A.Name) and val.name.upper() == k:
+                return True
+    return False

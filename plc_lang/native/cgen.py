@@ -111,7 +111,7 @@ def c_literal(v, t: Type) -> str:
         if isinstance(ts, (RealType, LiteralRealType)):
             return float(v).hex()
         ct = cint(t) if not isinstance(ts, BoolType) else "int64_t"
-        if ct == "uint64_t":
+        if ct == "uint64_t" or v > (1 << 63) - 1:
             return f"UINT64_C({v})"
         if v == -(1 << 63):
             return "INT64_MIN"
@@ -169,6 +169,9 @@ class CGen:
             self.decls.append(self._struct_decl(t))
         gvars = list(p.globals.values())
         self.decls.append(self._record("Globals__", [(v.pyname, v.type) for v in gvars]))
+        for t in structs:
+            name = ("S_" + t.name) if isinstance(t, StructType) else ("P_" + t.pou.name)
+            body.append(f"static void init_{name}({name} *p);")       # bodies initialise locals with them
         for info in p.pous.values():
             if info.kind == "FUNCTION":
                 body.append(self._function_proto(info) + ";")
@@ -328,9 +331,6 @@ class CGen:
     def _inits(self, structs, gvars) -> list[str]:
         out = []
         for t in structs:
-            name = ("S_" + t.name) if isinstance(t, StructType) else ("P_" + t.pou.name)
-            out.append(f"static void init_{name}({name} *p);")
-        for t in structs:
             stmts: list[str] = []
             if isinstance(t, StructType):
                 name = "S_" + t.name
@@ -458,7 +458,7 @@ class _PouC:
             self.line("gp_ret: ;")
             for v in info.vars.values():
                 if v.section == "VAR_OUTPUT":
-                    self.line(f"*o_{v.pyname} = l_{v.pyname};")
+                    self.line(f"memcpy(o_{v.pyname}, &l_{v.pyname}, sizeof(l_{v.pyname}));")
             if res is not None and res.section == "RESULT":
                 self.line(f"return l_{res.pyname};")
             return [head, *self.out, "}"]
@@ -573,9 +573,10 @@ class _PouC:
             bt = strip_subrange(self.p.expr_types[target.base])
             ct = cint(bt)
             base = self.expr(target.base).src
-            t = self.new_tmp()
-            self.line(f"{{ bool {t} = {src}; {self.lvalue(target.base)} = ({ct})({t} ? ((uint64_t){base} | "
-                      f"((uint64_t)1 << {target.bit})) : ((uint64_t){base} & ~((uint64_t)1 << {target.bit}))); }}")
+            t, b = self.new_tmp(), self.new_tmp()
+            # Python: setbit__(base, bit, value): the base is read (and its index checked) first
+            self.line(f"{{ uint64_t {b} = (uint64_t){base}; bool {t} = {src}; {self.lvalue(target.base)} = ({ct})({t} ? "
+                      f"({b} | ((uint64_t)1 << {target.bit})) : ({b} & ~((uint64_t)1 << {target.bit}))); }}")
             return
         self.line(f"{self.lvalue(target)} = {src};")
 
@@ -743,18 +744,19 @@ class _PouC:
         sel = self.expr(s.selector)
         st = self.p.expr_types[s.selector]
         t = self.new_tmp()
+        sct = cint(st)
         self.line("{")
         self.ind += 1
-        self.line(f"int64_t {t} = (int64_t)({cint(st)})({sel.src});")
+        self.line(f"{sct} {t} = ({sct})({sel.src});")     # compared in its own type (ULINT labels >= 2**63)
         first = True
         for br in s.branches:
             conds = []
             for lab in br.labels:
-                lo = self.p.consts[lab.low]
+                lo = c_literal(int(self.p.consts[lab.low]), st)
                 if lab.high is None:
-                    conds.append(f"{t} == INT64_C({int(lo)})")
+                    conds.append(f"{t} == {lo}")
                 else:
-                    conds.append(f"(INT64_C({int(lo)}) <= {t} && {t} <= INT64_C({int(self.p.consts[lab.high])}))")
+                    conds.append(f"({lo} <= {t} && {t} <= {c_literal(int(self.p.consts[lab.high]), st)})")
             self.span = br.span
             self.line(f"{'if' if first else 'else if'} ({' || '.join(conds)}) {{")
             first = False
@@ -1170,17 +1172,14 @@ class _PouC:
             mask = "UINT64_MAX" if bits == 64 else f"UINT64_C({(1 << bits) - 1})"
             ct = cint(it)
             x, n = self.new_tmp(), self.new_tmp()
-            # Python evaluates the count first for SHL/SHR (it guards the shift), the value first for ROL/ROR
             xs = f"uint64_t {x} = (uint64_t)({codes[0].src}) & {mask};"
             ns = f"int64_t {n} = (int64_t)({codes[1].src});"
-            pre = f"{ns} {xs}" if k in ("SHL", "SHR") else f"{xs} {ns}"
-            if k == "SHL":
-                src = f"({n} >= 0 && {n} < {bits} ? (({x} << {n}) & {mask}) : 0)"
-            elif k == "SHR":
-                src = f"({n} >= 0 && {n} < {bits} ? ({x} >> {n}) : 0)"
-            else:
-                src = f"gp_{k.lower()}({x}, {n}, {bits})"
-            return CCode(f"({{ {pre} ({ct})({src}); }})", "i", True, pure)
+            if k in ("SHL", "SHR"):
+                # Python reads the count first and the value only when the count is in range
+                shift = f"(({x} << {n}) & {mask})" if k == "SHL" else f"({x} >> {n})"
+                return CCode(f"({{ {ns} ({n} >= 0 && {n} < {bits}) ? ({{ {xs} ({ct})({shift}); }}) : ({ct})0; }})",
+                             "i", True, pure)
+            return CCode(f"({{ {xs} {ns} ({ct})(gp_{k.lower()}({x}, {n}, {bits})); }})", "i", True, pure)
         if k == "TRUNC":
             ct = cint(rt)
             return CCode(f"(({ct})gp_trunc(c, (double)({codes[0].src}), {self.g.site(self.span)}))", "i", True, False)
