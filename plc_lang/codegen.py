@@ -10,7 +10,9 @@ Where the semantics cost time, the cost is paid only where it can matter:
 - integers wrap at stores and before operations that observe high bits
   (/, MOD, comparisons, shifts, conversions); + - * and bitwise operations
   commute with wrapping, and an interval analysis skips wraps it can prove
-  unnecessary;
+  unnecessary. A deferred wrap is at the width of the operation that made
+  the value (`Code.own`: INT + INT wraps at 16 bits even when a DINT
+  consumes it), then at the consumer's if that is narrower;
 - REAL rounds to binary32 at stores, except values that are already binary32
   (copies, MIN/MAX, literals folded at compile time);
 - array indexes are checked against the declared bounds unless the index is
@@ -26,7 +28,7 @@ from . import ast as A
 from .instrument import Count, Recorder, call_text, expr_line, may_escape, may_fault
 from .model import CallInfo, CheckedProject, PouInfo, VarInfo
 from .testing import is_test, scan_interval_ns
-from .types import (BOOL, ArrayType, BoolType, DateType, EnumType, FBType, IntType, LiteralIntType,
+from .types import (BOOL, ArrayType, BoolType, DateType, EnumType, FBType, IntType, LiteralIntType, LiteralRealType,
                     RealType, StringType, StructType, SubrangeType, TimeType, Type, default_value,
                     strip_subrange)
 
@@ -40,6 +42,7 @@ class Code:
     clean: bool = True             # REAL: already binary32; int: already within its type
     simple: bool = False           # safe to repeat (a name, a literal)
     rng: tuple[int, int] | None = None   # known integer interval
+    own: IntType | None = None     # int not clean: the type whose width it must still be wrapped at
 
 
 @dataclass
@@ -440,6 +443,15 @@ def wrap_src(src: str, t) -> str:
     return f"(({src}) & {mask})"
 
 
+def wrap_operand(src: str, t) -> str:
+    """wrap_src in parentheses when it needs them: a value an enclosing
+    operation uses (wrap_src alone is for the right side of a store)."""
+    t = strip_subrange(t)
+    if isinstance(t, IntType) and t.signed:
+        return f"({wrap_src(src, t)})"
+    return wrap_src(src, t)
+
+
 class _PouGen:
     """Statements and expressions of one POU body."""
 
@@ -725,15 +737,14 @@ class _PouGen:
             return v.src
         if isinstance(tt, SubrangeType):
             # a subrange is checked on every store: out of range is a fault
-            if v.rng is not None and (v.clean or _fits(v.rng, tt.base)) and tt.lo <= v.rng[0] and v.rng[1] <= tt.hi:
+            v = self.settle(v, tt.base, top=True)
+            if v.rng is not None and tt.lo <= v.rng[0] and v.rng[1] <= tt.hi:
                 return v.src
             site = self.g.site(span, tt.lo, tt.hi)
             t = self.new_tmp()
             return f"({t} if {tt.lo} <= ({t} := {v.src}) <= {tt.hi} else range_fault__({t}, {site}))"
         if isinstance(ts, IntType):
-            if not v.clean and not _fits(v.rng, ts):
-                return wrap_src(v.src, ts)
-            return v.src
+            return self.observe(v, ts, top=True)
         if isinstance(ts, StringType):
             if isinstance(vs, StringType) and vs.length <= ts.length:
                 return v.src
@@ -830,7 +841,10 @@ class _PouGen:
         for i, v in enumerate(outs):
             if v.section == "VAR_OUTPUT":
                 for par, target, neg in info.outputs:
-                    if par is v:
+                    if par is v and not neg and not _is_scalar(par.type):
+                        # an array or struct output is copied into the target, in place
+                        parts.append(_copy_expr(self.lvalue_read(target), f"{box}[{i}]", par.type))
+                    elif par is v:
                         src = f"(not {box}[{i}])" if neg else self.coerce(
                             Code(f"{box}[{i}]", True, False, _int_bounds(par.type)), par.type,
                             self.p.expr_types[target], target.span)
@@ -928,13 +942,9 @@ class _PouGen:
         sel = self.expr(s.selector)
         st = self.p.expr_types[s.selector]
         src = sel.src
-        if not sel.simple:
+        if not sel.simple or not sel.clean:
             t = self.new_tmp()
-            o.line(f"{t} = {wrap_src(sel.src, st) if not sel.clean else sel.src}")
-            src = t
-        elif not sel.clean:
-            t = self.new_tmp()
-            o.line(f"{t} = {wrap_src(sel.src, st)}")
+            o.line(f"{t} = {self.observe(sel, st, top=True)}")
             src = t
         first = True
         rest = self.seg if self.cov is not None and self._derivable([s.selector]) else None
@@ -1129,9 +1139,9 @@ class _PouGen:
             code = self.expr(ix)
             src = code.src
             it = self.p.expr_types[ix]
-            if not code.clean and not _fits(code.rng, strip_subrange(it)):
-                src = wrap_src(src, it)
-                code = Code(src, simple=False, rng=_int_bounds(it))
+            if not code.clean:
+                code = self.settle(code, it, top=True)
+                src = code.src
             rng = code.rng
             if rng is not None and lo <= rng[0] and rng[1] <= hi:
                 checked = src if code.simple else f"({src})"
@@ -1189,12 +1199,44 @@ class _PouGen:
             return Code(_lit(c), True, True)
         raise AssertionError(e)
 
-    def observe(self, code: Code, t) -> str:
+    def observe(self, code: Code, t, top: bool = False) -> str:
         """The value as its type holds it: wrap if it may have left the range."""
+        return code.src if code.clean else self.settle(code, t, top).src
+
+    def settle(self, code: Code, t, top: bool = False) -> Code:
+        """code as a consumer of type t sees it: wrapped at the width of the
+        operation that made it (code.own), then at t's if t is an integer
+        type it does not fit. The wraps the interval analysis proves
+        unnecessary are left out; a clean code comes back as it is. top: the
+        source is a whole statement's right side (no parentheses needed)."""
+        if code.clean:
+            return code
         ts = strip_subrange(t)
-        if isinstance(ts, IntType) and not code.clean and not _fits(code.rng, ts):
-            return wrap_src(code.src, ts)
-        return code.src
+        own = code.own
+        src, rng = code.src, code.rng
+        t_int = isinstance(ts, IntType)
+        wrap = wrap_src if top else wrap_operand
+        if own is not None and not _fits(rng, own) and not (t_int and ts.bits <= own.bits):
+            # a consumer at least as wide: wrapping at ts would leak own's high bits
+            src, rng = wrap(src, own), (own.lo, own.hi)
+        if t_int:
+            if not _fits(rng, ts):
+                src, rng = wrap(src, ts), (ts.lo, ts.hi)
+            return Code(src, True, False, rng)
+        if own is not None:
+            return Code(src, True, False, rng)
+        return code
+
+    def lazy(self, code: Code, t) -> Code:
+        """An operand of + - * or a bitwise operation of type t, which wrap
+        (at t) later: only a narrower operation's deferred wrap is due now."""
+        own = code.own
+        if code.clean or own is None or _fits(code.rng, own):
+            return code
+        ts = strip_subrange(t)
+        if isinstance(ts, IntType) and ts.bits <= own.bits:
+            return code
+        return Code(wrap_operand(code.src, own), True, False, (own.lo, own.hi))
 
     def unop(self, e: A.UnOp) -> Code:
         t = strip_subrange(self.p.expr_types[e])
@@ -1202,12 +1244,14 @@ class _PouGen:
         if e.op == "NOT":
             if isinstance(t, BoolType):
                 return Code(f"(not {v.src})")
-            return Code(wrap_src(f"~{v.src}", t), True)
+            return Code(wrap_operand(f"~{self.lazy(v, t).src}", t), True)
         if e.op == "+":
             return v
-        rng = (-v.rng[1], -v.rng[0]) if v.rng is not None else None
-        clean = v.clean if isinstance(t, RealType) else False
-        return Code(f"(-{v.src})", clean, False, rng)
+        if isinstance(t, IntType):
+            v = self.lazy(v, t)
+            rng = (-v.rng[1], -v.rng[0]) if v.rng is not None else None
+            return Code(f"(-{v.src})", _fits(rng, t), False, rng, t)
+        return Code(f"(-{v.src})", v.clean if isinstance(t, RealType) else False, False, None)
 
     def binop(self, e: A.BinOp) -> Code:  # noqa: C901
         p = self.p
@@ -1224,25 +1268,29 @@ class _PouGen:
                 pyop = {"AND": "and", "OR": "or"}[op] if pure else {"AND": "&", "OR": "|"}[op]
                 return Code(f"({a.src} {pyop} {b.src})")
             pyop = {"AND": "&", "OR": "|", "XOR": "^"}[op]
-            return Code(f"({a.src} {pyop} {b.src})", a.clean and b.clean, False, None)
+            a, b = self.lazy(a, ot), self.lazy(b, ot)
+            return Code(f"({a.src} {pyop} {b.src})", a.clean and b.clean, False, None,
+                        ot if isinstance(ot, IntType) else None)
         if op in ("=", "<>", "<", ">", "<=", ">="):
             pyop = {"=": "==", "<>": "!="}.get(op, op)
             return Code(f"({self.observe(a, ot)} {pyop} {self.observe(b, ot)})")
         lt_, rt_ = strip_subrange(p.expr_types[e.left]), strip_subrange(p.expr_types[e.right])
-        if isinstance(lt_, DateType):
-            return Code(_date_arith(op, a.src, b.src, lt_, rt_), True)
-        if isinstance(ot, TimeType) or isinstance(ot, DateType) or isinstance(rt, TimeType):
+        if isinstance(lt_, DateType) or isinstance(ot, (TimeType, DateType)) or isinstance(rt, TimeType) or op == "**":
+            # integer operands (TIME * INT, INT ** 2) as their own types hold them
+            x, y = self.observe(a, lt_), self.observe(b, rt_)
+            if isinstance(lt_, DateType):
+                return Code(_date_arith(op, x, y, lt_, rt_), True)
+            if op == "**":
+                if isinstance(ot, RealType) and ot.bits == 32:
+                    return Code(_f32_src(f"expt__({x}, {y})"), True)
+                return Code(f"expt__({x}, {y})", False)
             if op == "/":
-                return Code(f"trunc_div__({a.src}, {b.src})", True)
+                return Code(f"trunc_div__({x}, {y})", True)
             if op == "*":
-                r = f"({a.src} * {b.src})"
-                return Code(f"round({r})" if isinstance(strip_subrange(p.expr_types[e.left]), RealType)
-                            or isinstance(strip_subrange(p.expr_types[e.right]), RealType) else r, True)
-            return Code(f"({a.src} {op} {b.src})", True)
-        if op == "**":
-            if isinstance(ot, RealType) and ot.bits == 32:
-                return Code(_f32_src(f"expt__({a.src}, {b.src})"), True)
-            return Code(f"expt__({a.src}, {b.src})", False)
+                r = f"({x} * {y})"
+                return Code(f"round({r})" if isinstance(lt_, (RealType, LiteralRealType))
+                            or isinstance(rt_, (RealType, LiteralRealType)) else r, True)
+            return Code(f"({x} {op} {y})", True)
         is_int = isinstance(ot, (IntType, LiteralIntType))
         if is_int:
             if op in ("/", "MOD"):
@@ -1259,15 +1307,18 @@ class _PouGen:
                     if a.simple:
                         src = (f"({x} % {bc} if {x} >= 0 else -(-{x} % {bc}))" if op == "MOD"
                                else f"({x} // {bc} if {x} >= 0 else -(-{x} // {bc}))")
-                        return Code(src, op == "MOD", False, r)
+                        return Code(src, True, False, r)     # |x / bc| <= |x|: in range
                 fn = "imod__" if op == "MOD" else "idiv__"
-                return Code(f"{fn}({x}, {y})", op == "MOD", False, None)
+                # only MIN / -1 leaves the range
+                return Code(f"{fn}({x}, {y})", op == "MOD", False, None, ot if isinstance(ot, IntType) else None)
+            a, b = self.lazy(a, ot), self.lazy(b, ot)
             rng = _range_op(op, a.rng, b.rng)
-            clean = _fits(rng, ot) if isinstance(ot, IntType) else False
-            return Code(f"({a.src} {op} {b.src})", clean, False, rng)
+            if isinstance(ot, IntType):
+                return Code(f"({a.src} {op} {b.src})", _fits(rng, ot), False, rng, ot)
+            return Code(f"({a.src} {op} {b.src})", False, False, rng)
         # reals: a REAL result is binary32 after every operation (IEC: REAL op
         # REAL is a REAL), which double-then-round computes exactly for + - * /
-        src = f"({a.src} {'/' if op == '/' else op} {b.src})"
+        src = f"({self.observe(a, ot)} {'/' if op == '/' else op} {self.observe(b, ot)})"
         if isinstance(ot, RealType) and ot.bits == 32:
             return Code(_f32_src(src), True)
         return Code(src, False)
@@ -1284,10 +1335,21 @@ class _PouGen:
         rt = strip_subrange(info.result_type)
         if info.kind == "conv":
             return self.conversion(args[0], info.arg_types[0], rt)
-        codes = [self.expr(v) for v in args]
         ats = info.arg_types
-        srcs = [self.observe(c, t) if isinstance(strip_subrange(t), IntType) else c.src for c, t in zip(codes, ats)]
+        # every argument as its own type holds it (INT + INT wraps at 16 bits
+        # before MAX compares it with a DINT or SQRT takes it)
+        codes = [self.settle(self.expr(v), t) for v, t in zip(args, ats)]
+        srcs = [c.src for c in codes]
         # operands of one type: values of an integer argument promote to rt
+        if k in ("MIN", "MAX", "LIMIT", "SEL", "MUX") and isinstance(rt, RealType):
+            # a REAL result: an integer argument becomes a float (MIN can return either object)
+            first = 1 if k in ("SEL", "MUX") else 0
+            for i in range(first, len(args)):
+                if isinstance(strip_subrange(self.p.expr_types[args[i]]), (IntType, LiteralIntType)):
+                    c = self.p.consts.get(args[i], _MISSING)
+                    srcs[i] = _lit(float(c)) if isinstance(c, int) and not isinstance(c, bool) else f"float({srcs[i]})"
+        int_rt = isinstance(rt, IntType)
+        same_real = all(c.clean for c in codes) and all(strip_subrange(self.p.expr_types[v]) == rt for v in args)
         if k in ("MIN", "MAX"):
             if len(srcs) == 2:
                 cmp = "<" if k == "MIN" else ">"
@@ -1300,7 +1362,8 @@ class _PouGen:
                     src = f"({x} if ({x} := {srcs[0]}) {cmp} ({y} := {srcs[1]}) else {y})"
             else:
                 src = f"{k.lower()}({', '.join(srcs)})"
-            clean = all(c.clean for c in codes) and all(strip_subrange(self.p.expr_types[v]) == rt for v in args)
+            # integers: each argument is within its type, so within rt
+            clean = int_rt or same_real
             rng = None
             if all(c.rng for c in codes):
                 rng = (min(c.rng[0] for c in codes), max(c.rng[1] for c in codes))
@@ -1309,16 +1372,16 @@ class _PouGen:
             mn, x, mx = srcs
             t1, t2, t3 = self.new_tmp(), self.new_tmp(), self.new_tmp()
             src = f"({t1} if ({t2} := {x}) < ({t1} := {mn}) else ({t3} if {t2} > ({t3} := {mx}) else {t2}))"
-            clean = all(c.clean for c in codes) and all(strip_subrange(self.p.expr_types[v]) == rt for v in args)
-            return Code(src, clean, False, codes[0].rng and codes[2].rng and (codes[0].rng[0], codes[2].rng[1]))
+            rng = codes[0].rng and codes[2].rng and (codes[0].rng[0], codes[2].rng[1])
+            return Code(src, int_rt or same_real, False, rng)
         if k == "SEL":
-            return Code(f"({srcs[2]} if {srcs[0]} else {srcs[1]})", all(c.clean for c in codes[1:]))
+            return Code(f"({srcs[2]} if {srcs[0]} else {srcs[1]})", int_rt or all(c.clean for c in codes[1:]))
         if k == "MUX":
             site = self.g.site(e.span)
             n = len(srcs) - 1
             t = self.new_tmp()
             return Code(f"(({', '.join(srcs[1:])},)[{t}] if 0 <= ({t} := {srcs[0]}) < {n} else mux_error__({t}, {n}, {site}))",
-                        all(c.clean for c in codes[1:]))
+                        int_rt or all(c.clean for c in codes[1:]))
         if k == "MOVE":
             return codes[0]
         if k == "ABS":
@@ -1326,6 +1389,8 @@ class _PouGen:
             if codes[0].rng:
                 lo, hi = codes[0].rng
                 rng = (0 if lo <= 0 <= hi else min(abs(lo), abs(hi)), max(abs(lo), abs(hi)))
+            if int_rt:      # ABS(-32768) is INT: -32768
+                return Code(f"abs({srcs[0]})", _fits(rng, rt), False, rng, rt)
             return Code(f"abs({srcs[0]})", codes[0].clean and isinstance(rt, RealType), False, rng)
         if k in ("SQRT", "LN", "LOG", "EXP", "SIN", "COS", "TAN", "ASIN", "ACOS", "ATAN", "EXPT"):
             src = f"{k.lower()}__({', '.join(srcs)})"
@@ -1344,9 +1409,9 @@ class _PouGen:
                 src = f"(({x} >> {n}) if 0 <= ({n} := {srcs[1]}) < {bits} else 0)"
             else:
                 src = f"{k.lower()}__({x}, {srcs[1]}, {bits})"
-            return Code(wrap_src(src, rt) if rt.signed else src, True)
+            return Code(wrap_operand(src, rt) if rt.signed else src, True)
         if k == "TRUNC":
-            return Code(f"trunc__({srcs[0]})", False)
+            return Code(f"trunc__({srcs[0]})", False, False, None, rt if int_rt else None)
         if k == "LEN":
             return Code(f"len({srcs[0]})", True)
         if k == "LEFT":
@@ -1373,21 +1438,22 @@ class _PouGen:
         vt = strip_subrange(self.p.expr_types[val])
         if isinstance(vt, EnumType):
             st = vt.base
-        x = self.observe(code, vt if isinstance(vt, IntType) else st)
+        sc = self.settle(code, vt if isinstance(vt, IntType) else st)     # its interval too, once wrapped
+        x = sc.src
         if isinstance(dst, IntType):
             if isinstance(st, (IntType, LiteralIntType)):
                 if isinstance(st, IntType) and st.lo >= dst.lo and st.hi <= dst.hi:
-                    return Code(x, True, code.simple, code.rng)
-                rng = code.rng if code.clean or _fits(code.rng, st) else None
+                    return Code(x, True, sc.simple, sc.rng)
+                rng = sc.rng if sc.clean or _fits(sc.rng, st) else None
                 if _fits(rng, dst):
-                    return Code(x, True, code.simple, rng)
-                return Code(wrap_src(x, dst), True)
+                    return Code(x, True, sc.simple, rng)
+                return Code(wrap_operand(x, dst), True)
             if isinstance(st, RealType):
-                return Code(wrap_src(f"round({x})", dst), True)
+                return Code(wrap_operand(f"round({x})", dst), True)
             if isinstance(st, BoolType):
                 return Code(f"(1 if {x} else 0)", True, False, (0, 1))
             if isinstance(st, TimeType):
-                return Code(wrap_src(x, dst), True)
+                return Code(wrap_operand(x, dst), True)
         if isinstance(dst, RealType):
             if isinstance(st, RealType):
                 if dst.bits == 64 or st.bits == 32 and code.clean:
@@ -1419,6 +1485,20 @@ class _PouGen:
             if v == t:
                 return f"T__[{k!r}]"
         raise Unsupported(None, f"conversion from or to {t}")
+
+
+def _copy_expr(dst: str, src: str, t) -> str:
+    """copy_stmt as an expression (inside a function call's output stores)."""
+    t = strip_subrange(t)
+    if isinstance(t, ArrayType):
+        if _is_scalar(t.elem):
+            return f"{dst}.__setitem__(slice(None), {src})"
+        if isinstance(strip_subrange(t.elem), StructType):
+            return f"copy_structs__({dst}, {src})"
+        return f"copy_deep__({dst}, {src})"
+    if isinstance(t, StructType):
+        return f"{dst}.copy__({src})"
+    return "ref_error__('function block instances cannot be copied')"
 
 
 def _f32_src(x: str) -> str:

@@ -109,6 +109,91 @@ END_RESOURCE END_CONFIGURATION
         e.close()
 
 
+def _p(decls: str, body: str, extra: str = "") -> str:
+    return f"{extra}\nPROGRAM P\nVAR\n{decls}\nEND_VAR\n{body}\nEND_PROGRAM\n"
+
+
+@pytest.mark.parametrize("decls,body,want", [
+    # CASE over ULINT compares in its own type: labels at and above 2**63
+    ("x : ULINT := 16#FFFFFFFFFFFFFFFF; k : INT;",
+     "CASE x OF 16#FFFFFFFFFFFFFFFF: k := 1; ELSE k := 2; END_CASE;", {"P.k": 1}),
+    ("x : ULINT := 16#8000000000000000; k : INT;",
+     "CASE x OF 5..16#FFFFFFFFFFFFFFFF: k := 1; ELSE k := 2; END_CASE;", {"P.k": 1}),
+    # an integer literal above 2**63 - 1 in a REAL context
+    ("l : LREAL; b1 : BOOL; x : LREAL;", "b1 := l > 16#FFFFFFFFFFFFFFFF; x := l + 16#FFFFFFFFFFFFFFFF;",
+     {"P.b1": False, "P.x": 18446744073709551616.0}),
+    # SHL/SHR read the value only when the count is in range (the division never runs)
+    ("z : INT; n : INT := 100; y : INT := 7;", "y := SHL(10 / z, n);", {"P.y": 0}),
+])
+def test_review_findings_agree(decls, body, want):
+    e = _dual(_p(decls, body))
+    try:
+        assert e.run(2) is None
+        snap = e._nat.snapshot()
+        assert {k: snap[k] for k in want} == want
+    finally:
+        e.close()
+
+
+def test_a_bit_store_checks_the_element_index_before_the_value():
+    e = _dual(_p("a : ARRAY[0..3] OF INT; k : INT := 7; z : INT;", "a[k].3 := 1 / z > 0;"))
+    try:
+        f = e.run(1)
+        assert f is not None and "index 7 is outside the array bounds 0..3" in f.what and f.where == "t.st:6:3"
+    finally:
+        e.close()
+
+
+def test_a_global_loop_variable_a_function_changes_keeps_its_index_checks():
+    src = """
+FUNCTION f : INT
+VAR_INPUT v : INT; END_VAR
+VAR_EXTERNAL gi : INT; END_VAR
+gi := v; f := 0;
+END_FUNCTION
+PROGRAM P
+VAR_EXTERNAL gi : INT; arr : ARRAY[0..3] OF INT; END_VAR
+VAR x : INT; y : INT; END_VAR
+FOR gi := 0 TO 3 DO y := f(-1); x := x + arr[gi]; END_FOR;
+END_PROGRAM
+CONFIGURATION C
+VAR_GLOBAL gi : INT; arr : ARRAY[0..3] OF INT := [10, 20, 30, 40]; END_VAR
+RESOURCE R ON PLC TASK T(INTERVAL := T#10ms, PRIORITY := 1); PROGRAM P WITH T : P; END_RESOURCE
+END_CONFIGURATION
+"""
+    e = _dual(src)
+    try:
+        f = e.run(1)          # both backends: a checked index, no read outside the array
+        assert f is not None and "index -1 is outside the array bounds 0..3" in f.what, f
+    finally:
+        e.close()
+
+
+def test_functions_with_struct_locals_and_array_outputs_compile_natively():
+    src = """
+TYPE Pt : STRUCT x : REAL; y : REAL; END_STRUCT; END_TYPE
+FUNCTION fill : INT
+VAR_INPUT n : INT; END_VAR
+VAR_OUTPUT o : ARRAY[1..3] OF INT; END_VAR
+VAR p : Pt; i : INT; END_VAR
+p.x := 1.5;
+FOR i := 1 TO 3 DO o[i] := n * i; END_FOR;
+fill := REAL_TO_INT(p.x * 2.0);
+END_FUNCTION
+PROGRAM P
+VAR a : ARRAY[1..3] OF INT; r : INT; END_VAR
+r := fill(4, o => a);
+END_PROGRAM
+"""
+    e = _dual(src)
+    try:
+        assert e.run(1) is None
+        snap = e._nat.snapshot()
+        assert snap["P.a"] == [4, 8, 12] and snap["P.r"] == 3
+    finally:
+        e.close()
+
+
 def test_runaway_loop_stops_on_the_watchdog_natively():
     src = "PROGRAM P\nVAR x : DINT; END_VAR\nWHILE TRUE DO x := x + 1; END_WHILE;\nEND_PROGRAM\n"
     r = compile_project([SourceFile("t.st", src)])

@@ -1849,3 +1849,123 @@ END_PROGRAM
         assert e.tag("P.calls").get() == 1
     finally:
         e.close()
+
+
+# ---------------------------------------------------------------- wrapping at the operation's own type
+# The type of INT + INT is INT: the result wraps at 16 bits even when it is
+# then stored into, compared with or combined with something wider.
+
+def test_int_sum_wraps_before_widening_store_and_compare():
+    r = run_p("i : INT := 32767; d : DINT; b : BOOL := TRUE; e : DINT;", "d := i + 1; b := i + 1 > e;")
+    assert r["P.d"] == -32768 and r["P.b"] is False
+
+
+def test_int_negate_and_abs_wrap_before_widening():
+    r = run_p("i : INT := -32768; d : DINT; a : DINT; s : SINT := -128; y : LREAL;",
+              "d := -i; a := ABS(i); y := ABS(s) + 0.5;")
+    assert r["P.d"] == -32768 and r["P.a"] == -32768      # -(-32768) and ABS(-32768) are INT: -32768
+    assert r["P.y"] == -127.5                              # ABS(SINT#-128) = -128
+
+
+def test_udint_product_wraps_before_ulint_store():
+    r = run_p("u : UDINT := 4000000000; l : ULINT;", "l := u * 2;")
+    assert r["P.l"] == 8000000000 - (1 << 32)
+
+
+def test_int_sum_wraps_as_function_argument_and_output():
+    extra = """
+FUNCTION F : DINT
+VAR_INPUT a : DINT; END_VAR
+F := a;
+END_FUNCTION
+FUNCTION G : INT
+VAR_INPUT a : INT; b : INT; t : INT; END_VAR
+VAR_OUTPUT o : DINT; END_VAR
+o := a + b + t;
+G := 0;
+END_FUNCTION
+"""
+    r = run_p("i : INT := 32767; d : DINT; o : DINT; x : INT;",
+              "d := F(i + 1); x := G(a := 32767, b := 32767, t := 4, o => o);", extra=extra)
+    assert r["P.d"] == -32768
+    assert r["P.o"] == 2              # 32767 + 32767 + 4 = 65538, at 16 bits: 2
+
+
+def test_int_sum_wraps_inside_min_max_and_real_operations():
+    r = run_p("i : INT := 32767; d : DINT := 5; m : DINT; n : DINT; r : REAL; l : LREAL; big : LREAL := 1.0E9;",
+              "m := MAX(i + 1, d); n := MIN(i + 1, d); r := 1.0 + (i + 1); l := MIN(i + 1, big);")
+    assert r["P.m"] == 5 and r["P.n"] == -32768
+    assert r["P.r"] == -32767.0
+    assert r["P.l"] == -32768.0 and isinstance(r["P.l"], float)
+
+
+def test_int_sum_wraps_in_mixed_width_arithmetic():
+    r = run_p("i : INT := 32767; d : DINT := 10; x : DINT; y : DINT;",
+              "x := (i + 1) + d; y := d - (i + 1) * 2;")
+    assert r["P.x"] == -32768 + 10
+    assert r["P.y"] == 10           # (i + 1) * 2 is INT: -32768 * 2 wraps to 0
+
+
+def test_wrapped_results_as_operands_keep_precedence():
+    r = run_p("i : INT := 3; a : INT; b : INT; c : SINT; d : DINT := 300; e : DINT; n : DINT;",
+              "a := SHL(i, 1) * 2; b := (NOT i) * 2; c := DINT_TO_SINT(d) * 2; "
+              "e := 1 - SHL(i, 1); n := -(NOT i);")
+    assert r["P.a"] == 12 and r["P.b"] == -8 and r["P.c"] == 88     # DINT_TO_SINT(300) = 44
+    assert r["P.e"] == -5 and r["P.n"] == 4
+
+
+def test_int_sum_wraps_as_time_factor():
+    r = run_p("i : INT := 32767; t : TIME := T#1ms;", "t := t * (i + 1);")
+    assert r["P.t"] == -32768
+
+
+def test_for_end_wraps_at_its_own_type():
+    r = run_p("e : INT := 32767; d : DINT; n : DINT;", "FOR d := 0 TO e + 1 DO n := n + 1; END_FOR;")
+    assert r["P.n"] == 0 and r["P.d"] == 0     # END is INT -32768: no trip, the variable keeps START
+
+
+def test_trunc_result_is_dint():
+    r = run_p("r : LREAL := 3.0E9; l : LINT;", "l := TRUNC(r);")
+    assert r["P.l"] == 3000000000 - (1 << 32)
+
+
+def test_time_times_real_literal_rounds():
+    r = run_p("t : TIME := T#1ms; u : LTIME := LTIME#1ns; ok : BOOL;",
+              "t := t * 1.5; u := u * 2.5; ok := u = LTIME#2ns;")
+    assert r["P.t"] == 2 and isinstance(r["P.t"], int)      # round half to even
+    assert r["P.ok"] is True
+
+
+def test_selection_with_integer_argument_and_real_result_is_real():
+    r = run_p("i : DINT := 3; r : LREAL := 10.0; a : LREAL; b : LREAL; c : LREAL; d : LREAL; e : LREAL; "
+              "f : REAL; g : LREAL; j : INT := 3;",
+              "a := MIN(i, r); b := MAX(r, i); c := LIMIT(i, i, r); d := SEL(FALSE, i, r); "
+              "e := MUX(0, i, r); f := MIN(j, REAL#10.0); g := MIN(2, r);")
+    for k in "abcdefg":
+        assert isinstance(r[f"P.{k}"], float), k
+    assert (r["P.a"], r["P.b"], r["P.c"], r["P.d"], r["P.e"], r["P.f"], r["P.g"]) == (3.0, 10.0, 3.0, 3.0, 3.0, 3.0, 2.0)
+
+
+@pytest.mark.parametrize("types,decls,body,what", [
+    ("TYPE R : DINT(0..100000); END_TYPE", "i : INT := 32767; r : R;", "r := i + 1;",
+     "value -32768 is outside the subrange 0..100000"),
+    ("TYPE S : SINT(0..127); END_TYPE", "x : S := 127;", "x := x + 1;",
+     "value -128 is outside the subrange 0..127"),
+])
+def test_subrange_check_sees_wrapped_value(types, decls, body, what):
+    e = build(prog(decls, body, types=types))
+    try:
+        fault = e.run(1)
+        assert fault is not None and fault.what == what
+    finally:
+        e.close()
+
+
+def test_widening_conversion_of_wrapped_sum_keeps_subrange_check():
+    # INT_TO_DINT(i + 1) is -32768: below the subrange, a fault (not skipped by the interval analysis)
+    e = build(prog("i : INT := 32767; r : R;", "r := INT_TO_DINT(i + 1);", types="TYPE R : DINT(-32767..40000); END_TYPE"))
+    try:
+        fault = e.run(1)
+        assert fault is not None and fault.what == "value -32768 is outside the subrange -32767..40000"
+    finally:
+        e.close()
