@@ -268,16 +268,10 @@ class _Gen:
 
     def copy_stmt(self, dst: str, src: str, t: Type) -> str:
         t = strip_subrange(t)
-        if isinstance(t, ArrayType):
-            if _is_scalar(t.elem):
-                return f"{dst}[:] = {src}"
-            if isinstance(strip_subrange(t.elem), StructType):
-                return f"copy_structs__({dst}, {src})"
-            return f"copy_deep__({dst}, {src})"
-        if isinstance(t, StructType):
-            return f"{dst}.copy__({src})"
-        if isinstance(t, FBType):
-            return "ref_error__('function block instances cannot be copied')"
+        if isinstance(t, ArrayType) and _is_scalar(t.elem):
+            return f"{dst}[:] = {src}"
+        if not _is_scalar(t):
+            return _copy_expr(dst, src, t)
         return f"{dst} = {src}"
 
     # ------------------------------------------------------------ functions

@@ -447,12 +447,7 @@ class _PouC:
                     continue
                 if v.section == "VAR_EXTERNAL":
                     continue
-                self.line(f"{g.ctype(v.type)} l_{v.pyname};")
-                self.line(f"memset(&l_{v.pyname}, 0, sizeof(l_{v.pyname}));")
-                stmts: list[str] = []
-                g.init_stmts(f"l_{v.pyname}", v.type, v.init, stmts)
-                for s in stmts:
-                    self.line(s)
+                self.declare_local(v)
             self.block(info.decl.body)
             self.ind = 1
             self.line("gp_ret: ;")
@@ -466,14 +461,39 @@ class _PouC:
         self.line("(void)c; (void)self;")
         for v in info.vars.values():
             if v.section == "VAR_TEMP":
-                self.line(f"{g.ctype(v.type)} l_{v.pyname};")
-                self.line(f"memset(&l_{v.pyname}, 0, sizeof(l_{v.pyname}));")
-                stmts = []
-                g.init_stmts(f"l_{v.pyname}", v.type, v.init, stmts)
-                for s in stmts:
-                    self.line(s)
+                self.declare_local(v)
         self.block(info.decl.body)
         return [head, *self.out, "}"]
+
+    def declare_local(self, v: VarInfo) -> None:
+        """A variable on the C stack, with its initial value (fresh at every call)."""
+        self.line(f"{self.g.ctype(v.type)} l_{v.pyname};")
+        self.line(f"memset(&l_{v.pyname}, 0, sizeof(l_{v.pyname}));")
+        stmts: list[str] = []
+        self.g.init_stmts(f"l_{v.pyname}", v.type, v.init, stmts)
+        for s in stmts:
+            self.line(s)
+
+    def loop_body(self, site: int, brk: str, cont: str, body, var_key: str | None = None,
+                  rng: tuple[int, int] | None = None) -> None:
+        """A loop's body: the watchdog test, EXIT/CONTINUE labels, and for a
+        FOR the variable's trip range while the body is emitted (None: unknown)."""
+        self.line(f"GP_WD(c, {site});")
+        self.loops.append((brk, cont))
+        saved = self.for_ranges.get(var_key) if var_key is not None else None
+        if var_key is not None:
+            if rng is not None:
+                self.for_ranges[var_key] = rng
+            else:
+                self.for_ranges.pop(var_key, None)
+        self.block(body)
+        if var_key is not None:
+            if saved is not None:
+                self.for_ranges[var_key] = saved
+            else:
+                self.for_ranges.pop(var_key, None)
+        self.loops.pop()
+        self.line(f"{cont}: ;")
 
     # ------------------------------------------------------------ statements
     def block(self, stmts) -> None:
@@ -511,11 +531,7 @@ class _PouC:
             c = self.expr(s.cond)
             self.line(f"while ({c.src}) {{")
             self.ind += 1
-            self.line(f"GP_WD(c, {site});")
-            self.loops.append((brk, cont))
-            self.block(s.body)
-            self.loops.pop()
-            self.line(f"{cont}: ;")
+            self.loop_body(site, brk, cont, s.body)
             self.ind -= 1
             self.line("}")
             self.line(f"{brk}: ;")
@@ -524,11 +540,7 @@ class _PouC:
             brk, cont = self.new_labels()
             self.line("for (;;) {")
             self.ind += 1
-            self.line(f"GP_WD(c, {site});")
-            self.loops.append((brk, cont))
-            self.block(s.body)
-            self.loops.pop()
-            self.line(f"{cont}: ;")
+            self.loop_body(site, brk, cont, s.body)
             self.span = s.cond.span
             c = self.expr(s.cond)
             self.line(f"if ({c.src}) break;")
@@ -804,22 +816,8 @@ class _PouC:
             self.line(f"for (int64_t {ti} = {ts}; {ti} {cmp} {te}; {ti} += {step}) {{")
             self.ind += 1
             self.line(f"{v} = ({ct}){ti};")
-            self.line(f"GP_WD(c, {site});")
-            self.loops.append((brk, cont))
             # the body cannot assign the variable (E0043): inside, it stays in the trip range
-            rng = self.p.for_ranges.get(s)
-            saved = self.for_ranges.get(var.key)
-            if rng is not None:
-                self.for_ranges[var.key] = rng
-            else:
-                self.for_ranges.pop(var.key, None)
-            self.block(s.body)
-            if saved is not None:
-                self.for_ranges[var.key] = saved
-            else:
-                self.for_ranges.pop(var.key, None)
-            self.loops.pop()
-            self.line(f"{cont}: ;")
+            self.loop_body(site, brk, cont, s.body, var.key, self.p.for_ranges.get(s))
             self.ind -= 1
             self.line("}")
             self.line(f"{v} = ({ct})((int64_t){v} + {step});")
@@ -835,11 +833,7 @@ class _PouC:
             self.line(f"if ({tst} == 0) gp_fault(c, GP_F_FOR_STEP0, {fsite}, 0, 0, 0.0);")
             self.line(f"while ({tst} > 0 ? (int64_t){v} <= {te} : (int64_t){v} >= {te}) {{")
             self.ind += 1
-            self.line(f"GP_WD(c, {site});")
-            self.loops.append((brk, cont))
-            self.block(s.body)
-            self.loops.pop()
-            self.line(f"{cont}: ;")
+            self.loop_body(site, brk, cont, s.body, var.key, None)
             self.line(f"{v} = ({ct})((int64_t){v} + {tst});")
             self.ind -= 1
             self.line("}")
